@@ -1,0 +1,34 @@
+# AMOSKYS: `make run` and `make test` are the two commands of a fresh machine.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/amoskys
+LIBCHDB_VERSION := 26.5.3
+LIBCHDB_CACHE ?= $(HOME)/.cache/amoskys/libchdb/$(LIBCHDB_VERSION)
+export AMOSKYS_LIBCHDB ?= $(LIBCHDB_CACHE)/libchdb.so
+
+.PHONY: build run test test-deps lint bench libchdb fmt vet
+
+build:
+	$(GO) build -o $(BIN) ./cmd/amoskys
+
+libchdb:
+	@scripts/libchdb.sh "$(LIBCHDB_VERSION)" "$(LIBCHDB_CACHE)"
+
+run: build libchdb
+	$(BIN) run -c config.yaml
+
+# Installs what the tests need (idempotently), then runs every test.
+test-deps: libchdb
+	@for f in scripts/deps/*.sh; do [ -x "$$f" ] && "$$f" || exit 1; done
+
+test: test-deps build
+	AMOSKYS_REQUIRE_DEPS=1 $(GO) test -race -shuffle=on -timeout 20m ./...
+	$(BIN) test ./pipelines/...
+
+lint: build
+	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
+	$(GO) vet ./...
+	$(BIN) lint ./pipelines/*.yaml
+
+bench: build libchdb
+	@scripts/bench.sh

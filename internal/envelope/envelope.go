@@ -1,0 +1,128 @@
+// Package envelope keeps Benthos messages decoded once: the first stage that reads a message
+// stores the Go value as its structured content, and later stages take it back without JSON.
+// Layer results travel in the message's mutable metadata so the payload stays the event itself.
+package envelope
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/amoskys/amoskys/schemas"
+)
+
+// Metadata keys set on messages that flow through the detect chain.
+const (
+	MetaType   = "amoskys_type"   // telemetry | features | alert
+	MetaLayers = "amoskys_layers" // []schemas.LayerResult (mutable metadata)
+	MetaDLQ    = "amoskys_dlq_reason"
+)
+
+// Message types carried in MetaType.
+const (
+	TypeTelemetry = "telemetry"
+	TypeFeatures  = "features"
+	TypeAlert     = "alert"
+)
+
+// ErrWrongType says the message holds a different type than asked for.
+var ErrWrongType = errors.New("message holds another type")
+
+// Type returns the message's type: from metadata, else telemetry.
+func Type(msg *service.Message) string {
+	if v, ok := msg.MetaGet(MetaType); ok && v != "" {
+		return v
+	}
+	return TypeTelemetry
+}
+
+// Event returns the TelemetryEvent in msg, decoding and caching it if the message holds bytes.
+func Event(msg *service.Message) (*schemas.TelemetryEvent, error) {
+	if t := Type(msg); t != TypeTelemetry {
+		return nil, fmt.Errorf("%w: %s", ErrWrongType, t)
+	}
+	return get[schemas.TelemetryEvent](msg)
+}
+
+// Features returns the FeatureVector in msg.
+func Features(msg *service.Message) (*schemas.FeatureVector, error) {
+	if t := Type(msg); t != TypeFeatures {
+		return nil, fmt.Errorf("%w: %s", ErrWrongType, t)
+	}
+	return get[schemas.FeatureVector](msg)
+}
+
+// Alert returns the AlertEvent in msg.
+func Alert(msg *service.Message) (*schemas.AlertEvent, error) {
+	if t := Type(msg); t != TypeAlert {
+		return nil, fmt.Errorf("%w: %s", ErrWrongType, t)
+	}
+	return get[schemas.AlertEvent](msg)
+}
+
+func get[T any](msg *service.Message) (*T, error) {
+	if v, err := msg.AsStructured(); err == nil {
+		if p, ok := v.(*T); ok {
+			return p, nil
+		}
+	}
+	b, err := msg.AsBytes()
+	if err != nil {
+		return nil, err
+	}
+	p := new(T)
+	if err := json.Unmarshal(b, p); err != nil {
+		return nil, fmt.Errorf("decoding %T: %w", p, err)
+	}
+	msg.SetStructured(p)
+	return p, nil
+}
+
+// NewEvent makes a message holding ev.
+func NewEvent(ev *schemas.TelemetryEvent) *service.Message {
+	m := service.NewMessage(nil)
+	SetEvent(m, ev)
+	return m
+}
+
+// SetEvent stores ev as msg's content.
+func SetEvent(msg *service.Message, ev *schemas.TelemetryEvent) {
+	msg.SetStructured(ev)
+	msg.MetaSetMut(MetaType, TypeTelemetry)
+}
+
+// NewFeatures makes a message holding fv.
+func NewFeatures(fv *schemas.FeatureVector) *service.Message {
+	m := service.NewMessage(nil)
+	m.SetStructured(fv)
+	m.MetaSetMut(MetaType, TypeFeatures)
+	return m
+}
+
+// NewAlert makes a message holding a.
+func NewAlert(a *schemas.AlertEvent) *service.Message {
+	m := service.NewMessage(nil)
+	m.SetStructured(a)
+	m.MetaSetMut(MetaType, TypeAlert)
+	return m
+}
+
+// Layers returns the layer results attached to msg so far.
+func Layers(msg *service.Message) []schemas.LayerResult {
+	if v, ok := msg.MetaGetMut(MetaLayers); ok {
+		if l, ok := v.([]schemas.LayerResult); ok {
+			return l
+		}
+	}
+	return nil
+}
+
+// AddLayer attaches a layer result to msg.
+func AddLayer(msg *service.Message, r schemas.LayerResult) {
+	l := Layers(msg)
+	out := make([]schemas.LayerResult, 0, len(l)+1)
+	out = append(out, l...)
+	msg.MetaSetMut(MetaLayers, append(out, r))
+}
