@@ -16,8 +16,6 @@ import (
 var (
 	mu       sync.Mutex
 	commands = map[string]*ucli.Command{}
-	runFlags []ucli.Flag
-	runFn    func(*ucli.Context) error
 )
 
 // Register adds a top-level command. It panics on a duplicate name: a wiring bug found at start.
@@ -28,6 +26,28 @@ func Register(cmd *ucli.Command) {
 		panic("amoskys: command registered twice: " + cmd.Name)
 	}
 	commands[cmd.Name] = cmd
+}
+
+// RegisterSub adds cmd under the top-level command parent (bench, rules, config, ...), creating
+// the parent when it does not exist yet. It panics on a duplicate subcommand name.
+func RegisterSub(parent, usage string, cmd *ucli.Command) {
+	mu.Lock()
+	defer mu.Unlock()
+	p, ok := commands[parent]
+	if !ok {
+		p = &ucli.Command{Name: parent, Usage: usage}
+		commands[parent] = p
+	}
+	if p.Usage == "" {
+		p.Usage = usage
+	}
+	for _, c := range p.Subcommands {
+		if c.Name == cmd.Name {
+			panic("amoskys: subcommand registered twice: " + parent + " " + cmd.Name)
+		}
+	}
+	p.Subcommands = append(p.Subcommands, cmd)
+	sort.Slice(p.Subcommands, func(i, j int) bool { return p.Subcommands[i].Name < p.Subcommands[j].Name })
 }
 
 // Version is set at build time with -ldflags "-X github.com/amoskys/amoskys/internal/cli.Version=...".
