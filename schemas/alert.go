@@ -95,6 +95,7 @@ type AlertEvent struct {
 	Host          string           `json:"host"`
 	EntityKind    string           `json:"entity_kind"` // process | device | metric | host
 	Entity        string           `json:"entity"`
+	EntityKey     string           `json:"entity_key,omitempty"` // stable key fuse groups by: proc:PID@START, host, if:eth0
 	Title         string           `json:"title"`
 	Summary       string           `json:"summary"`
 	Severity      Severity         `json:"severity"`
@@ -109,5 +110,7 @@ type AlertEvent struct {
 	StatusBy      string           `json:"status_by,omitempty"`
 	StatusAt      *time.Time       `json:"status_at,omitempty"`
 	History       []ScoreChange    `json:"history,omitempty"`
-	RunID         string           `json:"run_id,omitempty"` // replay run; empty for live alerts
+	RunID         string           `json:"run_id,omitempty"`  // replay run; empty for live alerts
+	Cause         string           `json:"cause,omitempty"`   // what alert deduplicates on with host and entity: sorted reason ids
+	Version       uint64           `json:"version,omitempty"` // grows with every update of the same id (the newest row wins)
 }
