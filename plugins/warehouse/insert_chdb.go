@@ -1,0 +1,114 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+)
+
+// Insert encodes rows in the configured format and runs one INSERT per call.
+func (w *chdbWarehouse) Insert(ctx context.Context, table string, columns []string, rows [][]any) error {
+	return w.InsertWith(ctx, w.cfg.InsertWith, table, columns, rows)
+}
+
+// encodeRows encodes rows for table in RowBinary or TabSeparated; it returns the column
+// schema ("name Type, ...") for file().
+func (w *chdbWarehouse) encodeRows(ctx context.Context, table string, columns []string, rows [][]any, tsv bool, buf []byte) ([]byte, string, error) {
+	types, err := w.columnTypes(ctx, table)
+	if err != nil {
+		return nil, "", err
+	}
+	cts := make([]*colType, len(columns))
+	schema := make([]string, len(columns))
+	for i, c := range columns {
+		t, ok := types[c]
+		if !ok {
+			return nil, "", fmt.Errorf("table %s has no column %q", table, c)
+		}
+		if cts[i], err = parseType(t); err != nil {
+			return nil, "", fmt.Errorf("column %s: %w", c, err)
+		}
+		schema[i] = "`" + c + "` " + t
+	}
+	for ri, row := range rows {
+		if len(row) != len(columns) {
+			return nil, "", &RowError{Row: ri, Err: fmt.Errorf("%d values for %d columns", len(row), len(columns))}
+		}
+		for ci, v := range row {
+			if tsv {
+				if ci > 0 {
+					buf = append(buf, '\t')
+				}
+				buf, err = appendTSV(buf, cts[ci], v)
+			} else {
+				buf, err = appendRowBinary(buf, cts[ci], v)
+			}
+			if err != nil {
+				return nil, "", &RowError{Row: ri, Err: fmt.Errorf("column %s: %w", columns[ci], err)}
+			}
+		}
+		if tsv {
+			buf = append(buf, '\n')
+		}
+	}
+	return buf, strings.Join(schema, ", "), nil
+}
+
+// RowError says which row of an Insert could not be encoded; nothing of that Insert was written.
+type RowError struct {
+	Row int
+	Err error
+}
+
+func (e *RowError) Error() string { return fmt.Sprintf("row %d: %v", e.Row, e.Err) }
+func (e *RowError) Unwrap() error { return e.Err }
+
+var tmpSeq atomic.Uint64
+
+// InsertWith inserts with an explicit method (InsertRowBinary, InsertTSV, InsertTSVFile); the
+// benchmark compares them side by side.
+func (w *chdbWarehouse) InsertWith(ctx context.Context, method, table string, columns []string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if !validIdent(table) {
+		return fmt.Errorf("table name %q: want letters, digits and _", table)
+	}
+	cols := make([]string, len(columns))
+	for i, c := range columns {
+		if !validIdent(c) {
+			return fmt.Errorf("column name %q: want letters, digits and _", c)
+		}
+		cols[i] = "`" + c + "`"
+	}
+	head := "INSERT INTO `" + table + "` (" + strings.Join(cols, ", ") + ")"
+	switch method {
+	case InsertRowBinary, InsertTSV:
+		format := "RowBinary"
+		if method == InsertTSV {
+			format = "TabSeparated"
+		}
+		stmt := []byte(head + " FORMAT " + format + "\n")
+		buf, _, err := w.encodeRows(ctx, table, columns, rows, method == InsertTSV, stmt)
+		if err != nil {
+			return err
+		}
+		_, err = w.run(ctx, unsafeString(buf), "TabSeparated")
+		return err
+	case InsertTSVFile:
+		buf, schema, err := w.encodeRows(ctx, table, columns, rows, true, nil)
+		if err != nil {
+			return err
+		}
+		path := fmt.Sprintf("%s/amoskys-insert-%d-%d.tsv", w.cfg.TmpDir, os.Getpid(), tmpSeq.Add(1))
+		if err := os.WriteFile(path, buf, 0o600); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		defer os.Remove(path)
+		_, err = w.run(ctx, head+" SELECT * FROM file("+Quote(path)+", 'TabSeparated', "+Quote(schema)+")", "TabSeparated")
+		return err
+	}
+	return fmt.Errorf("unknown insert method %q", method)
+}
