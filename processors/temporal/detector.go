@@ -1,0 +1,399 @@
+// Package temporal is the temporal detection layer: per-series streaming statistics that turn
+// each new point of a metric into a calibrated surprise score in 0..1 with a readable reason.
+//
+// Each series keeps, in O(1) memory and O(1) work per point:
+//   - a robust baseline of its level (winsorised EWMA mean and EWMA absolute deviation), of its
+//     step-to-step changes, and of its short-term level (to see level shifts);
+//   - an optional time-of-day profile (seasonality), used only while it explains the series
+//     better than the flat baseline;
+//   - a decayed histogram of its own past surprises, which calibrates the Gaussian tail
+//     probability of each new point against how often this series has really been that
+//     surprising (so one score means the same rarity on a noisy and on a quiet series).
+//
+// Nothing reads the wall clock: time comes from the points themselves.
+package temporal
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Config is one configuration for every series.
+type Config struct {
+	// Warmup is the number of points a series needs before it is scored.
+	Warmup int
+	// Horizon is the baseline's memory in points (EWMA half-life-ish: alpha = 1/Horizon).
+	Horizon int
+	// ShortHorizon is the memory, in points, of the short-term level used to see level shifts.
+	ShortHorizon int
+	// CalibrationHorizon is the memory, in points, of the surprise histogram.
+	CalibrationHorizon int
+	// Clip winsorises updates of the baseline at this many robust sigmas.
+	Clip float64
+	// Seasonal enables the time-of-day profile (SeasonBuckets buckets per day).
+	Seasonal      bool
+	SeasonBuckets int
+	// ScoreScale maps calibrated surprise to 0..1: score = -log10(p)/ScoreScale, clamped.
+	ScoreScale float64
+}
+
+// DefaultConfig is the configuration used everywhere: in the pipeline and in `amoskys bench nab`.
+func DefaultConfig() Config {
+	return Config{
+		Warmup:             30,
+		Horizon:            400,
+		ShortHorizon:       4,
+		CalibrationHorizon: 2000,
+		Clip:               3,
+		Seasonal:           true,
+		SeasonBuckets:      48,
+		ScoreScale:         8,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Warmup <= 0 {
+		c.Warmup = d.Warmup
+	}
+	if c.Horizon <= 1 {
+		c.Horizon = d.Horizon
+	}
+	if c.ShortHorizon <= 0 {
+		c.ShortHorizon = d.ShortHorizon
+	}
+	if c.CalibrationHorizon <= 1 {
+		c.CalibrationHorizon = d.CalibrationHorizon
+	}
+	if c.Clip <= 0 {
+		c.Clip = d.Clip
+	}
+	if c.SeasonBuckets <= 0 {
+		c.SeasonBuckets = d.SeasonBuckets
+	}
+	if c.ScoreScale <= 0 {
+		c.ScoreScale = d.ScoreScale
+	}
+	return c
+}
+
+// Kind names what made a point surprising.
+type Kind uint8
+
+const (
+	KindNone Kind = iota
+	KindSpike
+	KindChange
+	KindShift
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindSpike:
+		return "spike"
+	case KindChange:
+		return "jump"
+	case KindShift:
+		return "level shift"
+	}
+	return "none"
+}
+
+// Result is the detector's verdict on one point.
+type Result struct {
+	Warm     bool    // false while warming up: Score is meaningless, abstain
+	Score    float64 // 0..1 calibrated surprise
+	P        float64 // calibrated tail probability of a point this surprising on this series
+	Z        float64 // signed robust z of the deciding signal
+	Kind     Kind
+	Value    float64
+	Baseline float64 // expected value (seasonal when seasonality is in use)
+	Sigma    float64 // robust sigma of the baseline
+	Seasonal bool    // the baseline was the time-of-day profile
+	Horizon  time.Duration
+}
+
+// ewm is a winsorised EWMA of level and absolute deviation.
+type ewm struct {
+	mean, dev float64
+}
+
+const madToSigma = 1.2533 // mean absolute deviation of a Gaussian is sigma*sqrt(2/pi)
+
+const nBins = 32 // surprise histogram: bins of 0.5 in -log10(p), last bin open
+
+// Detector follows one series. The zero value is not ready: use NewDetector.
+type Detector struct {
+	cfg        Config
+	n          int
+	alpha      float64
+	alphaS     float64
+	alphaC     float64
+	level      ewm
+	diff       ewm
+	short      float64
+	prev       float64
+	lastT      time.Time
+	dt         float64 // EWMA of the sampling interval, seconds
+	season     []ewm
+	seasonN    []uint32
+	errFlat    float64 // EWMA of |x - flat baseline| before the update
+	errSeason  float64 // EWMA of |x - seasonal baseline| before the update
+	hist       [nBins]float64
+	histTotal  float64
+	histWeight float64
+}
+
+// NewDetector returns a detector for one series.
+func NewDetector(cfg Config) *Detector {
+	cfg = cfg.withDefaults()
+	d := &Detector{
+		cfg:        cfg,
+		alpha:      1 / float64(cfg.Horizon),
+		alphaS:     1 / float64(cfg.ShortHorizon),
+		alphaC:     1 / float64(cfg.CalibrationHorizon),
+		histWeight: 1,
+	}
+	if cfg.Seasonal {
+		d.season = make([]ewm, cfg.SeasonBuckets)
+		d.seasonN = make([]uint32, cfg.SeasonBuckets)
+	}
+	return d
+}
+
+// N is the number of points seen.
+func (d *Detector) N() int { return d.n }
+
+// gaussSurprise is -log10 of the two-sided Gaussian tail probability of z.
+func gaussSurprise(z float64) float64 {
+	z = math.Abs(z)
+	if z > 37 {
+		z = 37
+	}
+	p := math.Erfc(z / math.Sqrt2)
+	if p < 1e-300 {
+		p = 1e-300
+	}
+	return -math.Log10(p)
+}
+
+func (d *Detector) scaleFloor(level float64) float64 {
+	return 1e-9 + 1e-4*math.Abs(level)
+}
+
+// Update scores x observed at t, then learns from it.
+func (d *Detector) Update(t time.Time, x float64) Result {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return Result{Value: x}
+	}
+	res := Result{Value: x}
+	d.n++
+	if d.n > 1 {
+		if dt := t.Sub(d.lastT).Seconds(); dt > 0 {
+			if d.dt == 0 {
+				d.dt = dt
+			} else {
+				d.dt += 0.05 * (dt - d.dt)
+			}
+		}
+	}
+	d.lastT = t
+	if d.n == 1 {
+		d.level = ewm{mean: x}
+		d.short = x
+		d.prev = x
+		d.learnSeason(t, x)
+		return res
+	}
+
+	// Expected value: the seasonal profile when it has been the better predictor.
+	base, sigma := d.level.mean, math.Max(d.level.dev*madToSigma, d.scaleFloor(d.level.mean))
+	var b int
+	seasonal := false
+	if d.season != nil {
+		b = d.bucket(t)
+		if d.seasonN[b] >= 3 && d.errSeason < 0.8*d.errFlat {
+			seasonal = true
+			sb := d.season[b]
+			base = sb.mean
+			sigma = math.Max(math.Max(sb.dev, d.errSeason)*madToSigma, d.scaleFloor(sb.mean))
+		}
+	}
+	zLevel := (x - base) / sigma
+	dx := x - d.prev
+	dsig := math.Max(d.diff.dev*madToSigma, d.scaleFloor(d.level.mean))
+	zDiff := (dx - d.diff.mean) / dsig
+	shortNext := d.short + d.alphaS*(x-d.short)
+	shortSigma := sigma * math.Sqrt(d.alphaS/(2-d.alphaS))
+	zShift := (shortNext - base) / shortSigma
+
+	r, z, kind := gaussSurprise(zLevel), zLevel, KindSpike
+	if s := gaussSurprise(zDiff); s > r {
+		r, z, kind = s, zDiff, KindChange
+	}
+	if s := gaussSurprise(zShift); s > r {
+		r, z, kind = s, zShift, KindShift
+	}
+
+	if d.n > d.cfg.Warmup {
+		p := d.calibrated(r)
+		res.Warm = true
+		res.P = p
+		res.Score = math.Min(1, math.Max(0, -math.Log10(p)/d.cfg.ScoreScale))
+		res.Z, res.Kind = z, kind
+		res.Baseline, res.Sigma, res.Seasonal = base, sigma, seasonal
+		res.Horizon = time.Duration(d.dt * float64(d.cfg.Horizon) * float64(time.Second))
+	}
+
+	// Learn.
+	d.learnHist(r)
+	if d.season != nil {
+		d.errFlat += d.rate(d.cfg.Horizon) * (math.Abs(x-d.level.mean) - d.errFlat)
+		if d.seasonN[b] >= 3 {
+			d.errSeason += d.rate(d.cfg.Horizon) * (math.Abs(x-d.season[b].mean) - d.errSeason)
+		} else {
+			d.errSeason += d.rate(d.cfg.Horizon) * (math.Abs(x-d.level.mean) - d.errSeason)
+		}
+		d.learnSeason(t, x)
+	}
+	d.level.update(x, d.rate(d.cfg.Horizon), d.cfg.Clip)
+	if d.n == 2 {
+		d.diff = ewm{mean: 0, dev: math.Abs(dx)}
+	} else {
+		d.diff.update(dx, d.rate(d.cfg.Horizon), d.cfg.Clip)
+	}
+	d.short = shortNext
+	d.prev = x
+	return res
+}
+
+// rate is the EWMA rate for a memory of h points, faster while the series is young.
+func (d *Detector) rate(h int) float64 {
+	if d.n < h {
+		return 1 / float64(d.n)
+	}
+	return 1 / float64(h)
+}
+
+func (e *ewm) update(x, a, clip float64) {
+	dev := e.dev * madToSigma
+	xc := x
+	if dev > 0 {
+		xc = math.Max(e.mean-clip*dev, math.Min(e.mean+clip*dev, x))
+	}
+	e.mean += a * (xc - e.mean)
+	e.dev += a * (math.Abs(xc-e.mean) - e.dev)
+}
+
+func (d *Detector) bucket(t time.Time) int {
+	sec := t.Hour()*3600 + t.Minute()*60 + t.Second()
+	return sec * d.cfg.SeasonBuckets / 86400
+}
+
+func (d *Detector) learnSeason(t time.Time, x float64) {
+	if d.season == nil {
+		return
+	}
+	b := d.bucket(t)
+	d.seasonN[b]++
+	a := 1 / float64(d.seasonN[b])
+	if a < 0.1 {
+		a = 0.1
+	}
+	if d.seasonN[b] == 1 {
+		d.season[b] = ewm{mean: x, dev: d.level.dev}
+		return
+	}
+	d.season[b].update(x, a, d.cfg.Clip)
+}
+
+// calibrated returns the tail probability of a surprise r on this series: the Gaussian tail
+// 10^-r blended with how often this series has shown surprises at least that large.
+func (d *Detector) calibrated(r float64) float64 {
+	bin := int(r * 2)
+	if bin >= nBins {
+		bin = nBins - 1
+	}
+	exceed := 0.0
+	for i := bin; i < nBins; i++ {
+		exceed += d.hist[i]
+	}
+	// Prior: CalibrationHorizon pseudo-points that follow the Gaussian tail.
+	w := float64(d.cfg.CalibrationHorizon)
+	total := d.histTotal
+	exceed /= d.histWeight
+	total /= d.histWeight
+	return (exceed + w*math.Pow(10, -r)) / (total + w)
+}
+
+func (d *Detector) learnHist(r float64) {
+	bin := int(r * 2)
+	if bin >= nBins {
+		bin = nBins - 1
+	}
+	// Lazy decay: weights grow by 1/(1-alpha) per point; renormalise before overflow.
+	d.histWeight /= 1 - d.alphaC
+	d.hist[bin] += d.histWeight
+	d.histTotal += d.histWeight
+	if d.histWeight > 1e100 {
+		for i := range d.hist {
+			d.hist[i] /= d.histWeight
+		}
+		d.histTotal /= d.histWeight
+		d.histWeight = 1
+	}
+}
+
+// Reason is a sentence a person can read, e.g.
+// "cpu.user 94 is 6.2 robust σ above its 1h baseline 12 ± 3 (spike, p=1e-9)".
+func (r Result) Reason(name string) string {
+	dir := "above"
+	z := r.Z
+	if z < 0 {
+		dir, z = "below", -z
+	}
+	base := "baseline"
+	if r.Seasonal {
+		base = "time-of-day baseline"
+	}
+	return fmt.Sprintf("%s %s is %.1f robust σ %s its %s %s %s ± %s (%s, p=%.1e)",
+		name, fmtNum(r.Value), z, dir, fmtDur(r.Horizon), base, fmtNum(r.Baseline), fmtNum(r.Sigma), r.Kind, r.P)
+}
+
+func fmtNum(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a >= 1e9:
+		return fmt.Sprintf("%.3gG", v/1e9)
+	case a >= 1e6:
+		return fmt.Sprintf("%.3gM", v/1e6)
+	case a >= 1e4:
+		return fmt.Sprintf("%.3gk", v/1e3)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "recent"
+	case d >= 24*time.Hour:
+		return fmt.Sprintf("%.0fd", d.Hours()/24)
+	case d >= time.Hour:
+		return fmt.Sprintf("%.0fh", d.Hours())
+	case d >= time.Minute:
+		return fmt.Sprintf("%.0fm", d.Minutes())
+	}
+	return fmt.Sprintf("%.0fs", d.Seconds())
+}
+
+// Score scores one point: the calibrated score once warm, 0 while warming up (NAB's harness
+// needs a number on every row; the pipeline abstains instead).
+func (d *Detector) Score(t time.Time, x float64) float64 {
+	r := d.Update(t, x)
+	if !r.Warm {
+		return 0
+	}
+	return r.Score
+}

@@ -1,0 +1,56 @@
+package temporal
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/amoskys/amoskys/internal/nab"
+)
+
+func sharedNAB(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	require.NoError(t, err)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("module root not found")
+		}
+		dir = parent
+	}
+	p := filepath.Join(dir, "..", "shared", "data", "nab")
+	if _, err := os.Stat(filepath.Join(p, "labels", "combined_windows.json")); err != nil {
+		t.Skipf("NAB data absent at %s: %v", p, err)
+	}
+	return p
+}
+
+// TestNAB runs the detector over the NAB corpus and logs the three normalised scores.
+func TestNAB(t *testing.T) {
+	root := sharedNAB(t)
+	reps, err := nab.Bench(nab.BenchOptions{
+		Data:   filepath.Join(root, "data"),
+		Labels: filepath.Join(root, "labels", "combined_windows.json"),
+	}, []nab.Detector{
+		{Name: "amoskys", New: func() nab.Scorer { return NewDetector(DefaultConfig()) }},
+		{Name: "windowedGaussian", New: func() nab.Scorer { return nab.NewWindowedGaussian() }},
+	})
+	require.NoError(t, err)
+	var sb strings.Builder
+	nab.PrintReport(&sb, reps)
+	t.Log("\n" + sb.String())
+	if os.Getenv("NAB_PERFILE") != "" {
+		for _, f := range reps[0].Results[0].Files {
+			t.Logf("%-60s %7.3f tp=%d fp=%d fn=%d", f.Name, f.Score, f.TP, f.FP, f.FN)
+		}
+	}
+	require.Greater(t, reps[0].Results[0].Normalised, 50.0, "standard NAB score")
+}
+
