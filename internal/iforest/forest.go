@@ -1,0 +1,473 @@
+// Package iforest is an Isolation Forest (Liu, Ting & Zhou, ICDM 2008) in plain Go: fit on a
+// subsample per tree, score s(x) = 2^(-E[h(x)]/c(ψ)), explain each score per feature, and save a
+// self-describing model file. It knows nothing of Benthos; processors/iforest adapts it.
+//
+// Trees are stored forest-wide as a struct of arrays (feature, threshold, left, right, size) so
+// scoring walks flat slices without pointer chasing. A leaf keeps its path length
+// depth + c(size) in its threshold slot, so scoring one tree is a tight loop of compares.
+package iforest
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"runtime"
+	"sort"
+	"sync"
+)
+
+// Params are the knobs of a forest.
+type Params struct {
+	Trees         int     `json:"trees"`         // number of trees (100)
+	SampleSize    int     `json:"sample_size"`   // ψ, rows drawn without replacement per tree (256)
+	MaxFeatures   float64 `json:"max_features"`  // fraction (0,1] of features each tree may split on (1 = all)
+	Contamination float64 `json:"contamination"` // expected outlier share of the training data; 0 = auto (threshold 0.5)
+	Seed          uint64  `json:"seed"`          // master seed; tree i uses a seed derived from it and i
+	Workers       int     `json:"-"`             // goroutines for fit and score; 0 = GOMAXPROCS
+}
+
+// DefaultParams are the paper's (and scikit-learn's) defaults.
+func DefaultParams() Params {
+	return Params{Trees: 100, SampleSize: 256, MaxFeatures: 1, Seed: 1}
+}
+
+// Validate reports the first invalid parameter.
+func (p Params) Validate() error {
+	switch {
+	case p.Trees < 1 || p.Trees > 100000:
+		return fmt.Errorf("trees must be 1..100000, got %d", p.Trees)
+	case p.SampleSize < 2 || p.SampleSize > 1<<24:
+		return fmt.Errorf("sample_size must be 2..%d, got %d", 1<<24, p.SampleSize)
+	case !(p.MaxFeatures > 0 && p.MaxFeatures <= 1):
+		return fmt.Errorf("max_features must be in (0,1], got %v", p.MaxFeatures)
+	case !(p.Contamination >= 0 && p.Contamination < 0.5):
+		return fmt.Errorf("contamination must be in [0,0.5), got %v", p.Contamination)
+	}
+	return nil
+}
+
+// Matrix is a dense row-major table of float64.
+type Matrix struct {
+	Rows, Cols int
+	Data       []float64
+}
+
+// Row returns row i (shares memory).
+func (m Matrix) Row(i int) []float64 { return m.Data[i*m.Cols : (i+1)*m.Cols] }
+
+// Forest is a fitted Isolation Forest.
+type Forest struct {
+	Params     Params
+	NumFeat    int     // features per row
+	SampleSize int     // ψ actually used: min(Params.SampleSize, training rows)
+	Threshold  float64 // anomaly scores >= Threshold are outliers
+
+	// Nodes of every tree, forest-wide indices. Feature -1 marks a leaf; a leaf's Thresh holds
+	// its path length depth + c(size).
+	Feature []int32
+	Thresh  []float64
+	Left    []int32
+	Right   []int32
+	Size    []int32 // training rows that reached the node
+	Roots   []int32 // root node of each tree
+
+	cpsi float64 // c(SampleSize)
+}
+
+// ErrNoData says there is nothing to fit on.
+var ErrNoData = errors.New("no training rows")
+
+const eulerGamma = 0.5772156649015329
+
+// C is c(n), the average path length of an unsuccessful binary-search-tree search among n points:
+// the correction added at a leaf holding n training points.
+func C(n int) float64 {
+	switch {
+	case n <= 1:
+		return 0
+	case n == 2:
+		return 1
+	}
+	nf := float64(n)
+	return 2*(math.Log(nf-1)+eulerGamma) - 2*(nf-1)/nf
+}
+
+// treeSeed derives tree i's seed from the master seed (splitmix64), so the forest does not depend
+// on which goroutine built which tree.
+func treeSeed(master uint64, i int) uint64 {
+	z := master + uint64(i+1)*0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+func (p Params) workers() int {
+	if p.Workers > 0 {
+		return p.Workers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// tree is one tree under construction, local indices.
+type tree struct {
+	feature []int32
+	thresh  []float64
+	left    []int32
+	right   []int32
+	size    []int32
+}
+
+// Fit grows a forest on X. Rows with NaN or Inf are the caller's to clean; they are refused.
+func Fit(X Matrix, p Params) (*Forest, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if X.Rows < 1 || X.Cols < 1 {
+		return nil, ErrNoData
+	}
+	if len(X.Data) != X.Rows*X.Cols {
+		return nil, fmt.Errorf("matrix has %d values, want %d×%d", len(X.Data), X.Rows, X.Cols)
+	}
+	for i, v := range X.Data {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("row %d column %d is not finite (%v)", i/X.Cols, i%X.Cols, v)
+		}
+	}
+	psi := min(p.SampleSize, X.Rows)
+	limit := 0
+	if psi > 1 {
+		limit = bits.Len(uint(psi - 1)) // ceil(log2 ψ)
+	}
+	trees := make([]tree, p.Trees)
+	w := min(p.workers(), p.Trees)
+	var wg sync.WaitGroup
+	next := make(chan int, p.Trees)
+	for i := range p.Trees {
+		next <- i
+	}
+	close(next)
+	for range w {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b := newBuilder(X, psi, limit, p.MaxFeatures)
+			for i := range next {
+				trees[i] = b.build(treeSeed(p.Seed, i))
+			}
+		}()
+	}
+	wg.Wait()
+
+	f := &Forest{Params: p, NumFeat: X.Cols, SampleSize: psi}
+	f.assemble(trees)
+	f.Threshold = 0.5
+	if p.Contamination > 0 {
+		s := f.ScoreAll(X, 0)
+		f.Threshold = ThresholdFor(s, p.Contamination)
+	}
+	return f, nil
+}
+
+// ThresholdFor returns the score above which a share contamination of scores lies.
+func ThresholdFor(scores []float64, contamination float64) float64 {
+	if len(scores) == 0 {
+		return 0.5
+	}
+	s := append([]float64(nil), scores...)
+	sort.Float64s(s)
+	return Quantile(s, 1-contamination)
+}
+
+// Quantile of sorted s at q in [0,1], linear interpolation (numpy's default).
+func Quantile(s []float64, q float64) float64 {
+	if len(s) == 0 {
+		return math.NaN()
+	}
+	pos := q * float64(len(s)-1)
+	lo := int(math.Floor(pos))
+	hi := min(lo+1, len(s)-1)
+	fr := pos - float64(lo)
+	return s[lo] + fr*(s[hi]-s[lo])
+}
+
+// assemble concatenates the trees into the forest-wide arrays and derives leaf path lengths.
+func (f *Forest) assemble(trees []tree) {
+	total := 0
+	for _, t := range trees {
+		total += len(t.feature)
+	}
+	f.Feature = make([]int32, 0, total)
+	f.Thresh = make([]float64, 0, total)
+	f.Left = make([]int32, 0, total)
+	f.Right = make([]int32, 0, total)
+	f.Size = make([]int32, 0, total)
+	f.Roots = make([]int32, 0, len(trees))
+	for _, t := range trees {
+		off := int32(len(f.Feature))
+		f.Roots = append(f.Roots, off)
+		f.Feature = append(f.Feature, t.feature...)
+		f.Thresh = append(f.Thresh, t.thresh...)
+		f.Size = append(f.Size, t.size...)
+		for i := range t.left {
+			l, r := t.left[i], t.right[i]
+			if t.feature[i] >= 0 {
+				l, r = l+off, r+off
+			}
+			f.Left = append(f.Left, l)
+			f.Right = append(f.Right, r)
+		}
+	}
+	f.finish()
+}
+
+// finish sets each leaf's path length from its depth and size; nodes are stored parents first.
+func (f *Forest) finish() {
+	f.cpsi = C(f.SampleSize)
+	depth := make([]int32, len(f.Feature))
+	for i := range f.Feature {
+		if f.Feature[i] >= 0 {
+			depth[f.Left[i]] = depth[i] + 1
+			depth[f.Right[i]] = depth[i] + 1
+			continue
+		}
+		f.Thresh[i] = float64(depth[i]) + C(int(f.Size[i]))
+	}
+}
+
+// builder grows trees for one goroutine, reusing its buffers.
+type builder struct {
+	X      Matrix
+	psi    int
+	limit  int
+	nfeat  int // features per tree
+	idx    []int
+	feats  []int
+	seen   []uint64
+	stack  []span
+	active []int
+}
+
+type span struct {
+	node, lo, hi, depth int
+}
+
+func newBuilder(X Matrix, psi, limit int, maxFeatures float64) *builder {
+	nf := int(math.Ceil(maxFeatures * float64(X.Cols)))
+	nf = max(1, min(nf, X.Cols))
+	return &builder{X: X, psi: psi, limit: limit, nfeat: nf,
+		idx: make([]int, psi), feats: make([]int, X.Cols), seen: make([]uint64, (X.Rows+63)/64),
+		active: make([]int, nf)}
+}
+
+func (b *builder) build(seed uint64) tree {
+	rng := rand.New(rand.NewPCG(seed, 0x5851f42d4c957f2d))
+	b.sample(rng)
+	// The features this tree may split on.
+	for i := range b.feats {
+		b.feats[i] = i
+	}
+	for i := 0; i < b.nfeat; i++ {
+		j := i + rng.IntN(len(b.feats)-i)
+		b.feats[i], b.feats[j] = b.feats[j], b.feats[i]
+	}
+	copy(b.active, b.feats[:b.nfeat])
+	sort.Ints(b.active)
+
+	n := 2*b.psi - 1
+	t := tree{feature: make([]int32, 1, n), thresh: make([]float64, 1, n),
+		left: make([]int32, 1, n), right: make([]int32, 1, n), size: make([]int32, 1, n)}
+	b.stack = append(b.stack[:0], span{0, 0, b.psi, 0})
+	cand := make([]int, len(b.active))
+	for len(b.stack) > 0 {
+		s := b.stack[len(b.stack)-1]
+		b.stack = b.stack[:len(b.stack)-1]
+		cnt := s.hi - s.lo
+		t.size[s.node] = int32(cnt)
+		t.feature[s.node] = -1
+		if cnt <= 1 || s.depth >= b.limit {
+			continue
+		}
+		// Draw features in random order until one is not constant here (as scikit-learn does).
+		copy(cand, b.active)
+		feat, lo, hi := -1, 0.0, 0.0
+		for k := len(cand); k > 0; k-- {
+			j := rng.IntN(k)
+			f := cand[j]
+			cand[j] = cand[k-1]
+			mn, mx := math.Inf(1), math.Inf(-1)
+			for _, r := range b.idx[s.lo:s.hi] {
+				v := b.X.Data[r*b.X.Cols+f]
+				mn = min(mn, v)
+				mx = max(mx, v)
+			}
+			if mx > mn {
+				feat, lo, hi = f, mn, mx
+				break
+			}
+		}
+		if feat < 0 {
+			continue // every feature constant: a leaf
+		}
+		thr := lo + rng.Float64()*(hi-lo)
+		if thr >= hi {
+			thr = lo
+		}
+		// Partition idx[lo:hi]: x <= thr to the left.
+		i, j := s.lo, s.hi-1
+		for i <= j {
+			if b.X.Data[b.idx[i]*b.X.Cols+feat] <= thr {
+				i++
+			} else {
+				b.idx[i], b.idx[j] = b.idx[j], b.idx[i]
+				j--
+			}
+		}
+		l := int32(len(t.feature))
+		t.feature = append(t.feature, -1, -1)
+		t.thresh = append(t.thresh, 0, 0)
+		t.left = append(t.left, 0, 0)
+		t.right = append(t.right, 0, 0)
+		t.size = append(t.size, 0, 0)
+		t.feature[s.node] = int32(feat)
+		t.thresh[s.node] = thr
+		t.left[s.node] = l
+		t.right[s.node] = l + 1
+		b.stack = append(b.stack, span{int(l) + 1, i, s.hi, s.depth + 1}, span{int(l), s.lo, i, s.depth + 1})
+	}
+	return t
+}
+
+// sample draws ψ distinct rows into b.idx.
+func (b *builder) sample(rng *rand.Rand) {
+	n := b.X.Rows
+	if b.psi*2 > n {
+		// Partial Fisher-Yates over all rows.
+		all := make([]int, n)
+		for i := range all {
+			all[i] = i
+		}
+		for i := 0; i < b.psi; i++ {
+			j := i + rng.IntN(n-i)
+			all[i], all[j] = all[j], all[i]
+		}
+		copy(b.idx, all[:b.psi])
+		return
+	}
+	clear(b.seen)
+	for i := 0; i < b.psi; {
+		r := rng.IntN(n)
+		if b.seen[r>>6]&(1<<(r&63)) != 0 {
+			continue
+		}
+		b.seen[r>>6] |= 1 << (r & 63)
+		b.idx[i] = r
+		i++
+	}
+}
+
+// PathLength returns E[h(x)], the mean path length of x over the trees.
+func (f *Forest) PathLength(x []float64) float64 {
+	feature, thresh, left, right := f.Feature, f.Thresh, f.Left, f.Right
+	var sum float64
+	for _, n := range f.Roots {
+		for {
+			ft := feature[n]
+			if ft < 0 {
+				break
+			}
+			if x[ft] <= thresh[n] {
+				n = left[n]
+			} else {
+				n = right[n]
+			}
+		}
+		sum += thresh[n]
+	}
+	return sum / float64(len(f.Roots))
+}
+
+// Score returns s(x) = 2^(-E[h(x)]/c(ψ)) in (0,1]: near 1 is an outlier, well below 0.5 is normal.
+// x must have NumFeat values; it is not modified and Score is safe for concurrent use.
+func (f *Forest) Score(x []float64) float64 {
+	if f.cpsi == 0 {
+		return 0.5
+	}
+	return math.Exp2(-f.PathLength(x) / f.cpsi)
+}
+
+// ScoreAll scores every row of X using workers goroutines (0 = Params.Workers, then GOMAXPROCS).
+func (f *Forest) ScoreAll(X Matrix, workers int) []float64 {
+	out := make([]float64, X.Rows)
+	f.ScoreInto(X, out, workers)
+	return out
+}
+
+// ScoreInto scores every row of X into out.
+func (f *Forest) ScoreInto(X Matrix, out []float64, workers int) {
+	if workers <= 0 {
+		workers = f.Params.workers()
+	}
+	const chunk = 512
+	if workers == 1 || X.Rows <= chunk {
+		for i := range X.Rows {
+			out[i] = f.Score(X.Row(i))
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	next := make(chan int, (X.Rows+chunk-1)/chunk)
+	for s := 0; s < X.Rows; s += chunk {
+		next <- s
+	}
+	close(next)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range next {
+				for i := s; i < min(s+chunk, X.Rows); i++ {
+					out[i] = f.Score(X.Row(i))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Shares returns each feature's share in isolating x, summing to 1 (all zero when no split was
+// taken). Along x's path in each tree, a split on feature j that sends x from a node holding n
+// training rows to a child holding m rows adds log2(n/m) to j: the bits of isolation that split
+// bought. A split that leaves x with the crowd adds almost nothing; the split that cuts x off adds
+// the most. Summed over a path this is log2(ψ/leaf size), so the shares split the isolation
+// achieved.
+func (f *Forest) Shares(x []float64) []float64 {
+	out := make([]float64, f.NumFeat)
+	var total float64
+	for _, n := range f.Roots {
+		for {
+			ft := f.Feature[n]
+			if ft < 0 {
+				break
+			}
+			c := f.Right[n]
+			if x[ft] <= f.Thresh[n] {
+				c = f.Left[n]
+			}
+			w := math.Log2(float64(f.Size[n]) / float64(f.Size[c]))
+			out[ft] += w
+			total += w
+			n = c
+		}
+	}
+	if total > 0 {
+		for i := range out {
+			out[i] /= total
+		}
+	}
+	return out
+}
+
+// Nodes returns the number of nodes in the forest.
+func (f *Forest) Nodes() int { return len(f.Feature) }

@@ -1,0 +1,180 @@
+package iforest
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// gaussian returns n rows of d standard-normal features.
+func gaussian(n, d int, seed uint64) Matrix {
+	r := rand.New(rand.NewPCG(seed, 7))
+	m := Matrix{Rows: n, Cols: d, Data: make([]float64, n*d)}
+	for i := range m.Data {
+		m.Data[i] = r.NormFloat64()
+	}
+	return m
+}
+
+func TestCorrection(t *testing.T) {
+	require.Equal(t, 0.0, C(1))
+	require.Equal(t, 1.0, C(2))
+	// c(256) from the paper's formula: 2H(255) - 2*255/256.
+	require.InDelta(t, 10.244770, C(256), 1e-5)
+}
+
+func TestDeterministicForSeedWhateverTheWorkers(t *testing.T) {
+	X := gaussian(2000, 5, 1)
+	p := DefaultParams()
+	p.Seed = 42
+	p.Workers = 1
+	a, err := Fit(X, p)
+	require.NoError(t, err)
+	p.Workers = 4
+	b, err := Fit(X, p)
+	require.NoError(t, err)
+	require.Equal(t, a.Feature, b.Feature)
+	require.Equal(t, a.Thresh, b.Thresh)
+	require.Equal(t, a.Left, b.Left)
+	require.Equal(t, a.Size, b.Size)
+	require.Equal(t, a.ScoreAll(X, 1), b.ScoreAll(X, 3))
+
+	p.Seed = 43
+	c, err := Fit(X, p)
+	require.NoError(t, err)
+	require.NotEqual(t, a.Thresh, c.Thresh, "another seed grows another forest")
+}
+
+func TestTreeShape(t *testing.T) {
+	X := gaussian(1000, 3, 2)
+	f, err := Fit(X, DefaultParams())
+	require.NoError(t, err)
+	require.Len(t, f.Roots, 100)
+	require.Equal(t, 256, f.SampleSize)
+	for ti, root := range f.Roots {
+		end := len(f.Feature)
+		if ti+1 < len(f.Roots) {
+			end = int(f.Roots[ti+1])
+		}
+		require.LessOrEqual(t, end-int(root), 2*256-1)
+		require.EqualValues(t, 256, f.Size[root])
+		leaves := int32(0)
+		for n := int(root); n < end; n++ {
+			if f.Feature[n] < 0 {
+				leaves += f.Size[n]
+				// Leaf path length: at most the height limit ceil(log2 256) = 8 plus c(size).
+				require.LessOrEqual(t, f.Thresh[n], 8+C(int(f.Size[n]))+1e-9)
+				continue
+			}
+			require.Equal(t, f.Size[n], f.Size[f.Left[n]]+f.Size[f.Right[n]])
+			require.Greater(t, f.Left[n], int32(n), "children come after parents")
+		}
+		require.EqualValues(t, 256, leaves, "every sampled row ends in one leaf")
+	}
+}
+
+func TestScoresAndKnownOutliers(t *testing.T) {
+	X := gaussian(3000, 4, 3)
+	// Ten planted outliers far out on one or two features.
+	labels := make([]bool, X.Rows)
+	for i := 0; i < 10; i++ {
+		r := X.Row(i * 300)
+		r[i%4] += 6
+		r[(i+1)%4] -= 6
+		labels[i*300] = true
+	}
+	p := DefaultParams()
+	p.Contamination = 10.0 / 3000
+	f, err := Fit(X, p)
+	require.NoError(t, err)
+	require.Greater(t, f.Threshold, 0.5, "a contamination of 1/300 sets a threshold above the auto 0.5")
+	s := f.ScoreAll(X, 0)
+	for i, v := range s {
+		require.True(t, v > 0 && v <= 1, "score %d = %v out of (0,1]", i, v)
+	}
+	require.Greater(t, ROCAUC(s, labels), 0.99)
+	require.GreaterOrEqual(t, PrecisionAtK(s, labels, 10), 0.9, "the planted rows score highest")
+	for i := 0; i < 10; i++ {
+		require.Greater(t, s[i*300], 0.6)
+	}
+	// The centre of the cloud is normal.
+	require.Less(t, f.Score([]float64{0, 0, 0, 0}), 0.45)
+	// A point far beyond everything seen scores close to the height limit's floor.
+	require.Greater(t, f.Score([]float64{100, 100, 100, 100}), 0.7)
+}
+
+func TestSharesPointAtPerturbedFeature(t *testing.T) {
+	X := gaussian(2000, 6, 4)
+	f, err := Fit(X, DefaultParams())
+	require.NoError(t, err)
+	for j := 0; j < 6; j++ {
+		x := make([]float64, 6)
+		x[j] = 7
+		sh := f.Shares(x)
+		var sum float64
+		best := 0
+		for i, v := range sh {
+			sum += v
+			if v > sh[best] {
+				best = i
+			}
+		}
+		require.InDelta(t, 1, sum, 1e-9)
+		require.Equal(t, j, best, "shares %v", sh)
+		require.Greater(t, sh[j], 0.3)
+	}
+}
+
+func TestSmallAndConstantData(t *testing.T) {
+	// Fewer rows than ψ: ψ shrinks to the row count.
+	X := gaussian(50, 2, 5)
+	f, err := Fit(X, DefaultParams())
+	require.NoError(t, err)
+	require.Equal(t, 50, f.SampleSize)
+	// Constant data: every tree is one leaf, and every point gets the same score.
+	c := Matrix{Rows: 100, Cols: 2, Data: make([]float64, 200)}
+	f, err = Fit(c, DefaultParams())
+	require.NoError(t, err)
+	require.Equal(t, 100, f.Nodes())
+	require.Equal(t, f.Score([]float64{0, 0}), f.Score([]float64{5, 5}))
+
+	_, err = Fit(Matrix{}, DefaultParams())
+	require.ErrorIs(t, err, ErrNoData)
+	bad := Matrix{Rows: 1, Cols: 1, Data: []float64{math.NaN()}}
+	_, err = Fit(bad, DefaultParams())
+	require.ErrorContains(t, err, "not finite")
+	p := DefaultParams()
+	p.Trees = 0
+	_, err = Fit(X, p)
+	require.ErrorContains(t, err, "trees")
+}
+
+func TestMaxFeaturesRestrictsSplits(t *testing.T) {
+	X := gaussian(500, 10, 6)
+	p := DefaultParams()
+	p.MaxFeatures = 0.2
+	f, err := Fit(X, p)
+	require.NoError(t, err)
+	for ti, root := range f.Roots {
+		end := len(f.Feature)
+		if ti+1 < len(f.Roots) {
+			end = int(f.Roots[ti+1])
+		}
+		used := map[int32]bool{}
+		for n := int(root); n < end; n++ {
+			if f.Feature[n] >= 0 {
+				used[f.Feature[n]] = true
+			}
+		}
+		require.LessOrEqual(t, len(used), 2)
+	}
+}
+
+func TestROCAUCTies(t *testing.T) {
+	require.Equal(t, 1.0, ROCAUC([]float64{0.1, 0.2, 0.9}, []bool{false, false, true}))
+	require.Equal(t, 0.5, ROCAUC([]float64{0.5, 0.5}, []bool{false, true}))
+	require.True(t, math.IsNaN(ROCAUC([]float64{1, 2}, []bool{true, true})))
+	require.Equal(t, 0.5, PrecisionAtK([]float64{0.9, 0.8, 0.1}, []bool{true, false, true}, 2))
+}
