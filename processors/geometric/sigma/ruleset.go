@@ -1,0 +1,183 @@
+package sigma
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Ruleset is an immutable set of compiled rules, indexed by logsource category so an event is
+// only tested against the rules of its kind.
+type Ruleset struct {
+	Schema *Schema
+	Rules  []*Rule // every loaded rule, in load order
+	// Products this ruleset accepts; rules of another product load but are inactive.
+	byCat map[string][]*Rule
+}
+
+// Options says which rules are active.
+type Options struct {
+	// Categories of events the caller will evaluate; rules of other categories load but are
+	// inactive (lint reports them).
+	Categories []string
+	// Products accepted besides an empty product (default: linux).
+	Products []string
+}
+
+// NewRuleset indexes rules.
+func NewRuleset(s *Schema, rules []*Rule, o Options) *Ruleset {
+	rs := &Ruleset{Schema: s, Rules: rules, byCat: map[string][]*Rule{}}
+	for _, r := range rules {
+		if rs.activeFor(r, o) {
+			c := strings.ToLower(r.Logsource.Category)
+			rs.byCat[c] = append(rs.byCat[c], r)
+		}
+	}
+	return rs
+}
+
+func (rs *Ruleset) activeFor(r *Rule, o Options) bool {
+	prods := o.Products
+	if prods == nil {
+		prods = []string{"linux"}
+	}
+	p := strings.ToLower(r.Logsource.Product)
+	okProd := p == ""
+	for _, x := range prods {
+		okProd = okProd || p == x
+	}
+	if !okProd || r.Logsource.Service != "" {
+		return false
+	}
+	c := strings.ToLower(r.Logsource.Category)
+	for _, x := range o.Categories {
+		if c == x {
+			return true
+		}
+	}
+	return false
+}
+
+// Active returns the rules that events of category cat are tested against.
+func (rs *Ruleset) Active(cat string) []*Rule { return rs.byCat[cat] }
+
+// ActiveCount is the number of active rules over every category.
+func (rs *Ruleset) ActiveCount() int {
+	n := 0
+	for _, v := range rs.byCat {
+		n += len(v)
+	}
+	return n
+}
+
+// Match calls fn for every active rule of category cat that rec matches.
+func (rs *Ruleset) Match(cat string, rec *Record, fn func(*Rule)) {
+	for _, r := range rs.byCat[cat] {
+		if r.cond.eval(rec) {
+			fn(r)
+		}
+	}
+}
+
+// LoadReport is the outcome of loading rule files.
+type LoadReport struct {
+	Files  int
+	Rules  []*Rule
+	Errors []*LoadError
+}
+
+// LoadPaths loads every .yml/.yaml file under the given files or directories, recursively,
+// in lexical order. Files under a directory named "tests" (rule fixtures) are skipped.
+// It keeps going after bad rules and returns them in the report.
+func LoadPaths(s *Schema, paths ...string) (*LoadReport, error) {
+	rep := &LoadReport{}
+	for _, root := range paths {
+		st, err := os.Stat(root)
+		if err != nil {
+			return nil, fmt.Errorf("rules path: %w", err)
+		}
+		var files []string
+		if !st.IsDir() {
+			files = []string{root}
+		} else {
+			err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				if d.IsDir() {
+					if p != root && (d.Name() == "tests" || strings.HasPrefix(d.Name(), ".")) {
+						return filepath.SkipDir
+					}
+					return nil
+				}
+				if ext := filepath.Ext(p); ext == ".yml" || ext == ".yaml" {
+					files = append(files, p)
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("walking %s: %w", root, err)
+			}
+		}
+		sort.Strings(files)
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				rep.Errors = append(rep.Errors, &LoadError{File: f, Msg: err.Error()})
+				continue
+			}
+			rep.Files++
+			rules, err := Parse(f, data, s)
+			rep.Rules = append(rep.Rules, rules...)
+			rep.Errors = append(rep.Errors, loadErrors(f, err)...)
+		}
+	}
+	var dups []*LoadError
+	rep.Rules, dups = dropDuplicateIDs(rep.Rules)
+	rep.Errors = append(rep.Errors, dups...)
+	return rep, nil
+}
+
+func loadErrors(file string, err error) []*LoadError {
+	if err == nil {
+		return nil
+	}
+	var out []*LoadError
+	var multi interface{ Unwrap() []error }
+	if errors.As(err, &multi) {
+		for _, e := range multi.Unwrap() {
+			out = append(out, loadErrors(file, e)...)
+		}
+		return out
+	}
+	var le *LoadError
+	if errors.As(err, &le) {
+		return []*LoadError{le}
+	}
+	return []*LoadError{{File: file, Msg: err.Error()}}
+}
+
+// dropDuplicateIDs keeps the first rule of each id: a second copy would fire twice.
+func dropDuplicateIDs(rules []*Rule) ([]*Rule, []*LoadError) {
+	seen := map[string]*Rule{}
+	var out []*LoadError
+	kept := rules[:0:0]
+	for _, r := range rules {
+		if r.ID == "" {
+			kept = append(kept, r)
+			continue
+		}
+		if o, ok := seen[r.ID]; ok {
+			out = append(out, &LoadError{File: r.File, RuleID: r.ID, RuleTitle: r.Title,
+				Msg: fmt.Sprintf("duplicate rule id %s (also in %s)", r.ID, o.File)})
+			continue
+		}
+		seen[r.ID] = r
+		kept = append(kept, r)
+	}
+	return kept, out
+}
