@@ -1,4 +1,8 @@
 // Package all links every AMOSKYS Benthos plugin (inputs, processors, outputs) into a binary.
 // Each line is a blank import; a new plugin package adds one line here and touches nothing else.
 package all
+
+import (
+	_ "github.com/amoskys/amoskys/processors/normalise"
+)
 import _ "github.com/amoskys/amoskys/processors/fuse"
