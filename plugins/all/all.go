@@ -6,3 +6,4 @@ import (
 	_ "github.com/amoskys/amoskys/processors/normalise"
 )
 import _ "github.com/amoskys/amoskys/processors/fuse"
+import _ "github.com/amoskys/amoskys/processors/geometric"
