@@ -277,7 +277,7 @@ func (w *chdbWarehouse) columnTypes(ctx context.Context, table string) (map[stri
 	if !validIdent(table) {
 		return nil, fmt.Errorf("table name %q: want letters, digits and _", table)
 	}
-	out, err := w.run(ctx, "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = '"+table+"'", "TabSeparated")
+	out, err := w.run(ctx, "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = '"+table+"'", "TabSeparatedRaw")
 	if err != nil {
 		return nil, err
 	}

@@ -406,23 +406,22 @@ func appendTSVEscaped(b []byte, s string) []byte {
 	return b
 }
 
-// appendQuoted writes a quoted literal that is also safe inside a TSV field.
+// appendQuoted writes a quoted literal as TabSeparated writes values nested in arrays and maps
+// (escaped once, tabs and newlines included).
 func appendQuoted(b []byte, s string) []byte {
 	b = append(b, '\'')
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
-		case '\'':
-			b = append(b, '\\', '\\', '\'')
-		case '\\':
-			b = append(b, '\\', '\\', '\\', '\\')
+		case '\'', '\\':
+			b = append(b, '\\', c)
 		case '\t':
-			b = append(b, '\\', '\\', 't')
+			b = append(b, '\\', 't')
 		case '\n':
-			b = append(b, '\\', '\\', 'n')
+			b = append(b, '\\', 'n')
 		case '\r':
-			b = append(b, '\\', '\\', 'r')
+			b = append(b, '\\', 'r')
 		case 0:
-			b = append(b, '\\', '\\', '0')
+			b = append(b, '\\', '0')
 		default:
 			b = append(b, c)
 		}

@@ -107,7 +107,8 @@ func (w *chdbWarehouse) InsertWith(ctx context.Context, method, table string, co
 			return fmt.Errorf("writing %s: %w", path, err)
 		}
 		defer os.Remove(path)
-		_, err = w.run(ctx, head+" SELECT * FROM file("+Quote(path)+", 'TabSeparated', "+Quote(schema)+")", "TabSeparated")
+		q := head + " SELECT * FROM file(" + Quote(path) + ", 'TabSeparated', " + Quote(schema) + ")"
+		_, err = w.run(ctx, q, "TabSeparated")
 		return err
 	}
 	return fmt.Errorf("unknown insert method %q", method)

@@ -12,8 +12,8 @@ import (
 
 // chDB is one engine per process: the whole test binary shares one data directory.
 var (
-	testDSN    string
-	testWH     warehouse.Warehouse
+	testDSN     string
+	testWH      warehouse.Warehouse
 	testOpenErr error
 )
 
