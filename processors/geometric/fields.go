@@ -120,7 +120,7 @@ var FieldDocs = map[string]string{
 	"CapEff":               "process.cap_eff (hex)",
 	"CapEffNonZero":        "'true' when process.cap_eff is present and not all zero",
 	"EuidDiffers":          "'true' when euid != uid or egid != gid (a setuid/setgid execution)",
-	"NameMismatch":         "'true' when comm is not the (15-byte) basename of exe, for exes that are not interpreters",
+	"NameMismatch":         "'true' when comm and the basename of exe are unrelated (neither contains the other; interpreters excluded)",
 	"Tty":                  "process.tty",
 	"Cgroup":               "process.cgroup",
 	"ContainerId":          "process.container_id",
@@ -192,20 +192,22 @@ func isInterpreter(base string) bool {
 	return false
 }
 
-// nameMismatch: the kernel truncates comm to 15 bytes; interpreters and multi-call binaries
-// legitimately run under another name.
+// nameMismatch: comm is the basename of the file executed (a symlink's own name), truncated by
+// the kernel to 15 bytes. Interpreters run scripts under the script's name, and alternatives
+// links are usually part of their target's name (vi -> vim.basic, cc -> gcc-12): neither counts.
 func nameMismatch(p *schemas.Process) bool {
 	if p.Exe == "" || p.Name == "" {
 		return false
 	}
-	base := path.Base(p.Exe)
+	base := strings.ToLower(path.Base(p.Exe))
 	if isInterpreter(base) {
 		return false
 	}
-	if len(base) > 15 {
-		base = base[:15]
+	name := strings.ToLower(p.Name)
+	if len(base) > 15 && strings.HasPrefix(base, name) {
+		return false
 	}
-	return base != p.Name
+	return !strings.Contains(base, name) && !strings.Contains(name, base)
 }
 
 func capNonZero(c string) bool {
