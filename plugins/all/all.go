@@ -7,3 +7,4 @@ import (
 )
 import _ "github.com/amoskys/amoskys/processors/fuse"
 import _ "github.com/amoskys/amoskys/processors/geometric"
+import _ "github.com/amoskys/amoskys/processors/alert"

@@ -1,0 +1,56 @@
+package alert
+
+import (
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amoskys/amoskys/internal/alertstore"
+	"github.com/amoskys/amoskys/internal/envelope"
+	"github.com/amoskys/amoskys/schemas"
+)
+
+func TestPluginDedupsPublishesAndKeepsStatus(t *testing.T) {
+	conf, err := spec().ParseYAML(`
+update_interval: 0s
+exceptions:
+  - name: lab
+    host: lab1
+`, nil)
+	require.NoError(t, err)
+	bp, err := newProcessor(conf, service.MockResources())
+	require.NoError(t, err)
+	p := bp.(*processor)
+	defer p.Close(t.Context())
+	sub := alertstore.Default.Subscribe(16)
+	defer sub.Cancel()
+
+	batch := service.MessageBatch{
+		envelope.NewAlert(fused("f1", "h1", "/bin/sh", t0, 0.8, schemas.SeverityHigh, "r1")),
+		envelope.NewAlert(fused("f2", "h1", "/bin/sh", t0.Add(time.Second), 0.8, schemas.SeverityHigh, "r1")),
+		envelope.NewAlert(fused("f3", "lab1", "/bin/sh", t0, 0.8, schemas.SeverityHigh, "r1")),
+		envelope.NewEvent(&schemas.TelemetryEvent{ID: "passes"}),
+	}
+	out, err := p.ProcessBatch(t.Context(), batch)
+	require.NoError(t, err)
+	require.Len(t, out[0], 3, "two alert versions and the pass-through event")
+	a2, err := envelope.Alert(out[0][1])
+	require.NoError(t, err)
+	require.Equal(t, "f1", a2.ID)
+	require.EqualValues(t, 2, a2.Count)
+	id, _ := out[0][1].MetaGet("amoskys_alert_id")
+	require.Equal(t, "f1", id)
+	got := <-sub.C
+	require.Equal(t, "f1", got.ID)
+
+	// an acknowledgement through the hub sticks to later updates
+	alertstore.Default.StatusChanged(alertstore.StatusChange{ID: "f1", Status: schemas.StatusAcknowledged, By: "ana", At: t0, Version: 10})
+	out, err = p.ProcessBatch(t.Context(), service.MessageBatch{envelope.NewAlert(fused("f4", "h1", "/bin/sh", t0.Add(2*time.Second), 0.8, schemas.SeverityHigh, "r1"))})
+	require.NoError(t, err)
+	a3, err := envelope.Alert(out[0][0])
+	require.NoError(t, err)
+	require.Equal(t, schemas.StatusAcknowledged, a3.Status)
+	require.EqualValues(t, 11, a3.Version)
+}
