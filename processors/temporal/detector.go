@@ -29,12 +29,25 @@ type Config struct {
 	ShortHorizon int
 	// CalibrationHorizon is the memory, in points, of the surprise histogram.
 	CalibrationHorizon int
+	// Likelihood scores with an anomaly likelihood (HTM style): the short average of raw
+	// surprise against its long-run distribution, instead of the per-point calibration.
+	Likelihood bool
+	// LikelihoodShort is the memory, in points, of the short average of raw surprise.
+	LikelihoodShort int
+	// RawCap bounds raw surprise (in -log10 p) before the likelihood.
+	RawCap float64
+	// Prior is the weight, in points, of the Gaussian tail in the calibration.
+	Prior float64
 	// Clip winsorises updates of the baseline at this many robust sigmas.
 	Clip float64
 	// Seasonal enables the time-of-day profile (SeasonBuckets buckets per day).
 	Seasonal      bool
 	SeasonBuckets int
-	// ScoreScale maps calibrated surprise to 0..1: score = -log10(p)/ScoreScale, clamped.
+	// Refractory is the half-life, in points, of the recent peak surprise: a point scores
+	// by how much it exceeds that peak, so one incident alerts once, not on every point.
+	Refractory int
+	// ScoreScale maps calibrated surprise to 0..1: score = 1 - exp(log10(p)/ScoreScale), so a
+	// one-in-10^ScoreScale point scores 0.63.
 	ScoreScale float64
 }
 
@@ -45,10 +58,15 @@ func DefaultConfig() Config {
 		Horizon:            400,
 		ShortHorizon:       4,
 		CalibrationHorizon: 2000,
-		Clip:               3,
+		Clip:               5,
 		Seasonal:           true,
 		SeasonBuckets:      48,
 		ScoreScale:         8,
+		Refractory:         50,
+		Prior:              2000,
+		Likelihood:         false,
+		LikelihoodShort:    5,
+		RawCap:             10,
 	}
 }
 
@@ -71,6 +89,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SeasonBuckets <= 0 {
 		c.SeasonBuckets = d.SeasonBuckets
+	}
+	if c.LikelihoodShort <= 0 {
+		c.LikelihoodShort = d.LikelihoodShort
+	}
+	if c.RawCap <= 0 {
+		c.RawCap = d.RawCap
+	}
+	if c.Prior <= 0 {
+		c.Prior = d.Prior
+	}
+	if c.Refractory <= 0 {
+		c.Refractory = d.Refractory
 	}
 	if c.ScoreScale <= 0 {
 		c.ScoreScale = d.ScoreScale
@@ -121,7 +151,15 @@ type ewm struct {
 
 const madToSigma = 1.2533 // mean absolute deviation of a Gaussian is sigma*sqrt(2/pi)
 
-const nBins = 32 // surprise histogram: bins of 0.5 in -log10(p), last bin open
+const nBins = 40 // surprise histogram: bins of a quarter octave of 1+r, r = -log10(p)
+
+func histBin(r float64) int {
+	b := int(4 * math.Log2(1+r))
+	if b >= nBins {
+		b = nBins - 1
+	}
+	return b
+}
 
 // Detector follows one series. The zero value is not ready: use NewDetector.
 type Detector struct {
@@ -143,6 +181,10 @@ type Detector struct {
 	hist       [nBins]float64
 	histTotal  float64
 	histWeight float64
+	avgRaw     float64 // short EWMA of capped raw surprise
+	likMean    float64 // long EWMA of avgRaw
+	likVar     float64
+	likN       int
 }
 
 // NewDetector returns a detector for one series.
@@ -237,10 +279,16 @@ func (d *Detector) Update(t time.Time, x float64) Result {
 	}
 
 	if d.n > d.cfg.Warmup {
-		p := d.calibrated(r)
+		var p float64
+		if d.cfg.Likelihood {
+			p = d.likelihood(r)
+		} else {
+			p = d.calibrated(r)
+		}
+		novel := -math.Log10(p)
 		res.Warm = true
 		res.P = p
-		res.Score = math.Min(1, math.Max(0, -math.Log10(p)/d.cfg.ScoreScale))
+		res.Score = 1 - math.Exp(-novel/d.cfg.ScoreScale)
 		res.Z, res.Kind = z, kind
 		res.Baseline, res.Sigma, res.Seasonal = base, sigma, seasonal
 		res.Horizon = time.Duration(d.dt * float64(d.cfg.Horizon) * float64(time.Second))
@@ -308,19 +356,44 @@ func (d *Detector) learnSeason(t time.Time, x float64) {
 	d.season[b].update(x, a, d.cfg.Clip)
 }
 
+// likelihood returns the upper tail probability of the short average of raw surprise under
+// the long-run Gaussian fitted to it, then learns.
+func (d *Detector) likelihood(r float64) float64 {
+	a := math.Min(r, d.cfg.RawCap) / d.cfg.RawCap
+	d.avgRaw += (a - d.avgRaw) / float64(d.cfg.LikelihoodShort)
+	p := 0.5
+	if d.likN > 10 {
+		sd := math.Sqrt(d.likVar)
+		if sd < 0.005 {
+			sd = 0.005
+		}
+		z := (d.avgRaw - d.likMean) / sd
+		p = 0.5 * math.Erfc(z/math.Sqrt2)
+		if p < 1e-300 {
+			p = 1e-300
+		}
+	}
+	d.likN++
+	k := 1 / float64(d.likN)
+	if d.likN > d.cfg.CalibrationHorizon {
+		k = 1 / float64(d.cfg.CalibrationHorizon)
+	}
+	diff := d.avgRaw - d.likMean
+	d.likMean += k * diff
+	d.likVar = (1 - k) * (d.likVar + k*diff*diff)
+	return p
+}
+
 // calibrated returns the tail probability of a surprise r on this series: the Gaussian tail
 // 10^-r blended with how often this series has shown surprises at least that large.
 func (d *Detector) calibrated(r float64) float64 {
-	bin := int(r * 2)
-	if bin >= nBins {
-		bin = nBins - 1
-	}
+	bin := histBin(r)
 	exceed := 0.0
 	for i := bin; i < nBins; i++ {
 		exceed += d.hist[i]
 	}
 	// Prior: CalibrationHorizon pseudo-points that follow the Gaussian tail.
-	w := float64(d.cfg.CalibrationHorizon)
+	w := d.cfg.Prior
 	total := d.histTotal
 	exceed /= d.histWeight
 	total /= d.histWeight
@@ -328,10 +401,7 @@ func (d *Detector) calibrated(r float64) float64 {
 }
 
 func (d *Detector) learnHist(r float64) {
-	bin := int(r * 2)
-	if bin >= nBins {
-		bin = nBins - 1
-	}
+	bin := histBin(r)
 	// Lazy decay: weights grow by 1/(1-alpha) per point; renormalise before overflow.
 	d.histWeight /= 1 - d.alphaC
 	d.hist[bin] += d.histWeight

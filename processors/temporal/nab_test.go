@@ -1,6 +1,7 @@
 package temporal
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,11 +36,15 @@ func sharedNAB(t testing.TB) string {
 // TestNAB runs the detector over the NAB corpus and logs the three normalised scores.
 func TestNAB(t *testing.T) {
 	root := sharedNAB(t)
+	cfg := DefaultConfig()
+	if e := os.Getenv("NAB_CFG"); e != "" {
+		require.NoError(t, json.Unmarshal([]byte(e), &cfg))
+	}
 	reps, err := nab.Bench(nab.BenchOptions{
 		Data:   filepath.Join(root, "data"),
 		Labels: filepath.Join(root, "labels", "combined_windows.json"),
 	}, []nab.Detector{
-		{Name: "amoskys", New: func() nab.Scorer { return NewDetector(DefaultConfig()) }},
+		{Name: "amoskys", New: func() nab.Scorer { return NewDetector(cfg) }},
 		{Name: "windowedGaussian", New: func() nab.Scorer { return nab.NewWindowedGaussian() }},
 	})
 	require.NoError(t, err)
