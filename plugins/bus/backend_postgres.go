@@ -1,0 +1,101 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// postgresBus is the many-host backend: watermill-sql/v4 over a pgx pool.
+type postgresBus struct {
+	pool    *pgxpool.Pool
+	opts    Options
+	schema  wsql.DefaultPostgreSQLSchema
+	offsets wsql.DefaultPostgreSQLOffsetsAdapter
+	pub     message.Publisher
+}
+
+func newPostgres(dsn string, opts Options) (*postgresBus, error) {
+	cfg, err := pgxpool.ParseConfig(dsn) // sslmode, sslrootcert, sslcert, sslkey: TLS as libpq
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "amoskys-bus"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	p := &postgresBus{
+		pool: pool,
+		opts: opts,
+		schema: wsql.DefaultPostgreSQLSchema{
+			// Payloads are packed batches (see Pack), not JSON documents.
+			GeneratePayloadType: func(string) string { return "BYTEA" },
+			SubscribeBatchSize:  opts.BatchSize,
+		},
+	}
+	pub, err := wsql.NewPublisher(wsql.BeginnerFromPgx(pool), wsql.PublisherConfig{
+		SchemaAdapter:        p.schema,
+		AutoInitializeSchema: true,
+	}, Logger)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	p.pub = pub
+	return p, nil
+}
+
+func (p *postgresBus) publisher() message.Publisher { return p.pub }
+
+func (p *postgresBus) subscriber(group string) (message.Subscriber, error) {
+	d := p.opts.AckDeadline
+	return wsql.NewSubscriber(wsql.BeginnerFromPgx(p.pool), wsql.SubscriberConfig{
+		ConsumerGroup:    group,
+		AckDeadline:      &d,
+		PollInterval:     p.opts.PollInterval,
+		ResendInterval:   p.opts.PollInterval,
+		RetryInterval:    p.opts.PollInterval,
+		SchemaAdapter:    p.schema,
+		OffsetsAdapter:   p.offsets,
+		InitializeSchema: true,
+	}, Logger)
+}
+
+func (p *postgresBus) lag(ctx context.Context, topic, group string) (int64, error) {
+	q := fmt.Sprintf(`SELECT COALESCE(SUM(COALESCE((m.metadata->>'amoskys_count')::bigint, 1)), 0)::bigint
+		FROM %s m LEFT JOIN %s o ON o.consumer_group = $1
+		WHERE o.consumer_group IS NULL
+		   OR m.transaction_id > o.last_processed_transaction_id
+		   OR (m.transaction_id = o.last_processed_transaction_id AND m."offset" > o.offset_acked)`,
+		p.schema.MessagesTable(topic), p.offsets.MessagesOffsetsTable(topic))
+	var n int64
+	err := p.pool.QueryRow(ctx, q, group).Scan(&n)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table: nothing published yet
+		return 0, nil
+	}
+	return n, err
+}
+
+func (p *postgresBus) close() error {
+	err := p.pub.Close()
+	p.pool.Close()
+	return err
+}
