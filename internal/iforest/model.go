@@ -96,15 +96,15 @@ type Model struct {
 
 // TrainOptions describe a training run.
 type TrainOptions struct {
-	Params        Params
-	Normalise     string // none (default) | robust
-	Name          string
-	KeyKind       string
-	FeatureSet    string
-	From, To      time.Time
-	Source        string
-	Created       time.Time // stamped into the model; zero = now
-	ExtraMetrics  map[string]float64
+	Params       Params
+	Normalise    string // none (default) | robust
+	Name         string
+	KeyKind      string
+	FeatureSet   string
+	From, To     time.Time
+	Source       string
+	Created      time.Time // stamped into the model; zero = now
+	ExtraMetrics map[string]float64
 }
 
 // Train fits a model on raw rows X whose columns are names.
