@@ -1,0 +1,100 @@
+package temporal
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func TestWarmupAbstains(t *testing.T) {
+	d := NewDetector(Config{Warmup: 10})
+	for i := 0; i < 10; i++ {
+		require.False(t, d.Update(t0.Add(time.Duration(i)*time.Second), 5).Warm, "point %d", i)
+	}
+	require.True(t, d.Update(t0.Add(10*time.Second), 5).Warm)
+}
+
+func TestSpikeScoresHighAndExplains(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	d := NewDetector(DefaultConfig())
+	var maxNoise float64
+	for i := 0; i < 2000; i++ {
+		r := d.Update(t0.Add(time.Duration(i)*10*time.Second), 12+3*rng.NormFloat64())
+		if r.Warm {
+			maxNoise = math.Max(maxNoise, r.Score)
+		}
+	}
+	r := d.Update(t0.Add(2000*10*time.Second), 94)
+	require.True(t, r.Warm)
+	require.Greater(t, r.Score, maxNoise)
+	require.Greater(t, r.Score, 0.9)
+	require.Greater(t, r.Z, 20.0)
+	txt := r.Reason("cpu.user")
+	require.True(t, strings.HasPrefix(txt, "cpu.user 94 is "), txt)
+	require.Contains(t, txt, "robust σ above its")
+	require.Contains(t, txt, "baseline 12")
+}
+
+// TestCalibratedAcrossScales: the same relative surprise scores the same on series of very
+// different scale and noise, and a heavy-tailed series' ordinary spikes score lower than a
+// Gaussian series' rare one.
+func TestCalibratedAcrossScales(t *testing.T) {
+	run := func(scale, level float64, heavy bool) (noiseMax, spike float64) {
+		rng := rand.New(rand.NewPCG(7, 9))
+		d := NewDetector(DefaultConfig())
+		for i := 0; i < 3000; i++ {
+			e := rng.NormFloat64()
+			if heavy && rng.IntN(50) == 0 {
+				e *= 12
+			}
+			r := d.Update(t0.Add(time.Duration(i)*time.Minute), level+scale*e)
+			if r.Warm && i > 1000 {
+				noiseMax = math.Max(noiseMax, r.Score)
+			}
+		}
+		return noiseMax, d.Update(t0.Add(3000*time.Minute), level+scale*10).Score
+	}
+	_, a := run(1, 10, false)
+	_, b := run(1e6, 5e9, false)
+	require.InDelta(t, a, b, 0.02, "same surprise, same score")
+	_, h := run(1, 10, true)
+	require.Less(t, h, a, "a 10σ point is less surprising on a heavy-tailed series")
+}
+
+func TestDeterministicAndNaN(t *testing.T) {
+	mk := func() []float64 {
+		d := NewDetector(DefaultConfig())
+		var out []float64
+		for i := 0; i < 500; i++ {
+			v := math.Sin(float64(i) / 10)
+			if i == 250 {
+				v = math.NaN()
+			}
+			out = append(out, d.Update(t0.Add(time.Duration(i)*time.Minute), v).Score)
+		}
+		return out
+	}
+	require.Equal(t, mk(), mk())
+}
+
+// BenchmarkDetector measures points per second through one series' detector on one core.
+func BenchmarkDetector(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	vals := make([]float64, 4096)
+	for i := range vals {
+		vals[i] = 50 + 10*math.Sin(float64(i)/40) + rng.NormFloat64()
+	}
+	d := NewDetector(DefaultConfig())
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d.Update(t0.Add(time.Duration(i)*time.Minute), vals[i&4095])
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "points/s")
+}
