@@ -176,6 +176,10 @@ type Detector struct {
 	seasonN    []uint32
 	errFlat    float64 // EWMA of |x - flat baseline| before the update
 	errSeason  float64 // EWMA of |x - seasonal baseline| before the update
+	visitB     int     // bucket of the current visit
+	visitDay   int64
+	visitSum   float64
+	visitN     int
 	hist       [nBins]float64
 	histTotal  float64
 	histWeight float64
@@ -259,11 +263,10 @@ func (d *Detector) Update(t time.Time, x float64) Result {
 	seasonal := false
 	if d.season != nil {
 		b = d.bucket(t)
-		if d.seasonN[b] >= 3 && d.errSeason < 0.8*d.errFlat {
+		if d.seasonN[b] >= minSeasonDays && d.errSeason < 0.8*d.errFlat {
 			seasonal = true
-			sb := d.season[b]
-			base = sb.mean
-			sigma = math.Max(math.Max(sb.dev, d.errSeason)*madToSigma, d.scaleFloor(sb.mean))
+			base = d.season[b].mean
+			sigma = math.Max(d.errSeason*madToSigma, d.scaleFloor(base))
 		}
 	}
 	zLevel := (x - base) / sigma
@@ -307,7 +310,7 @@ func (d *Detector) Update(t time.Time, x float64) Result {
 	}
 	if d.season != nil {
 		d.errFlat += d.rate(d.cfg.Horizon) * (math.Abs(x-d.level.mean) - d.errFlat)
-		if d.seasonN[b] >= 3 {
+		if d.seasonN[b] >= minSeasonDays {
 			d.errSeason += d.rate(d.cfg.Horizon) * (math.Abs(x-d.season[b].mean) - d.errSeason)
 		} else {
 			d.errSeason += d.rate(d.cfg.Horizon) * (math.Abs(x-d.level.mean) - d.errSeason)
@@ -351,22 +354,39 @@ func (d *Detector) bucket(t time.Time) int {
 	return int(sec) * d.cfg.SeasonBuckets / 86400
 }
 
+// learnSeason accumulates the current visit of a time-of-day bucket (the points of one day
+// inside it) and folds the visit's mean into the bucket when the visit ends, so each bucket
+// learns across days rather than following the last few points.
 func (d *Detector) learnSeason(t time.Time, x float64) {
 	if d.season == nil {
 		return
 	}
-	b := d.bucket(t)
-	d.seasonN[b]++
-	a := 1 / float64(d.seasonN[b])
-	if a < 0.1 {
-		a = 0.1
+	b, day := d.bucket(t), t.Unix()/86400
+	if d.visitN > 0 && (b != d.visitB || day != d.visitDay) {
+		d.foldVisit()
 	}
+	d.visitB, d.visitDay = b, day
+	d.visitSum += x
+	d.visitN++
+}
+
+func (d *Detector) foldVisit() {
+	b, v := d.visitB, d.visitSum/float64(d.visitN)
+	d.visitSum, d.visitN = 0, 0
+	d.seasonN[b]++
 	if d.seasonN[b] == 1 {
-		d.season[b] = ewm{mean: x, dev: d.level.dev}
+		d.season[b] = ewm{mean: v}
 		return
 	}
-	d.season[b].update(x, a, d.cfg.Clip)
+	a := math.Max(1/float64(d.seasonN[b]), seasonRate)
+	d.season[b].mean += a * (v - d.season[b].mean)
 }
+
+// seasonRate is the slowest rate at which a time-of-day bucket follows new days.
+const seasonRate = 0.2
+
+// minSeasonDays is how many days a bucket needs before it is used.
+var minSeasonDays uint32 = 2
 
 // likelihood returns the upper tail probability of the short average of raw surprise under
 // the long-run Gaussian fitted to it, then learns.

@@ -58,4 +58,3 @@ func TestNAB(t *testing.T) {
 	}
 	require.Greater(t, reps[0].Results[0].Normalised, 50.0, "standard NAB score")
 }
-
