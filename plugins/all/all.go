@@ -8,3 +8,5 @@ import (
 import _ "github.com/amoskys/amoskys/processors/fuse"
 import _ "github.com/amoskys/amoskys/processors/geometric"
 import _ "github.com/amoskys/amoskys/processors/alert"
+import _ "github.com/amoskys/amoskys/plugins/collect/process"
+import _ "github.com/amoskys/amoskys/processors/temporal"

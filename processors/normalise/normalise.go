@@ -201,9 +201,6 @@ func validateBody(ev *schemas.TelemetryEvent) error {
 		if p.CPUPercent < 0 {
 			return fail(ReasonBadValue, "process.cpu_percent %v < 0", p.CPUPercent)
 		}
-		if ev.Kind == schemas.KindProcessExit && p.ExitCode == nil {
-			return fail(ReasonMissingField, "process.exit_code (kind process_exit)")
-		}
 	case schemas.KindConnection, schemas.KindListener:
 		c := ev.Conn
 		if c == nil {

@@ -85,7 +85,6 @@ func TestRejections(t *testing.T) {
 		{"no process", func(e *schemas.TelemetryEvent) { e.Process = nil }, ReasonMissingField},
 		{"no pid", func(e *schemas.TelemetryEvent) { e.Process.PID = 0 }, ReasonMissingField},
 		{"nan cpu", func(e *schemas.TelemetryEvent) { e.Process.CPUPercent = math.NaN() }, ReasonNonFinite},
-		{"exit without code", func(e *schemas.TelemetryEvent) { e.Kind = schemas.KindProcessExit }, ReasonMissingField},
 		{"two bodies", func(e *schemas.TelemetryEvent) { e.Metric = &schemas.Metric{Name: "x"} }, ReasonBadValue},
 		{"oversized", func(e *schemas.TelemetryEvent) { e.Process.Cmdline = strings.Repeat("a", 70000) }, ReasonOversized},
 		{"metric inf", func(e *schemas.TelemetryEvent) {

@@ -1,0 +1,534 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gproc "github.com/shirou/gopsutil/v4/process"
+
+	"github.com/amoskys/amoskys/processors/normalise"
+	"github.com/amoskys/amoskys/schemas"
+)
+
+// Source is the TelemetryEvent.Source of this collector's events.
+const Source = "process"
+
+// Label keys and values on emitted events.
+const (
+	LabelSeenBy        = "seen_by" // connector | snapshot | initial
+	LabelSignal        = "signal"  // process_exit killed by a signal
+	LabelDetails       = "details" // "partial" when /proc had gone before it could be read
+	SeenByConnector    = "connector"
+	SeenBySnapshot     = "snapshot"
+	SeenByInitial      = "initial"
+	recentForConnector = time.Second // the connector may still be delivering events this young
+)
+
+var timeNow = time.Now
+
+// Stats counts what a Collector did. All fields are totals since Start.
+type Stats struct {
+	ConnectorEvents uint64 // fork/exec/exit/uid events decoded from the connector
+	Execs           uint64 // process_exec emitted
+	Exits           uint64 // process_exit emitted
+	Samples         uint64 // process_sample emitted
+	MissedExecs     uint64 // processes the connector did not report, found by a snapshot
+	MissedExits     uint64 // exits the connector did not report, found by a snapshot
+	Overruns        uint64 // connector receive-buffer overruns (events lost, reconciled later)
+	Dropped         uint64 // events dropped because the consumer lagged past QueueLimit
+	ReadErrors      uint64 // /proc reads that failed (the process had usually gone)
+	Snapshots       uint64 // snapshots taken
+}
+
+// proc is one known process in the cache.
+type proc struct {
+	pid, ppid      int32
+	start          time.Time
+	name, exe, cmd string
+	uid, euid      uint32
+	exited         bool
+	exitAt         time.Time // wall time the exit was noticed
+	updated        time.Time // wall time of the last connector update
+	cpuTicks       uint64
+	sampledAt      time.Time
+	sampled        bool
+}
+
+// Collector watches processes and emits TelemetryEvents in batches. See the package doc.
+type Collector struct {
+	cfg Config
+	fs  *procfs
+
+	mu    sync.Mutex
+	cache map[int32]*proc
+
+	pmu     sync.Mutex
+	pending []*schemas.TelemetryEvent
+	kick    chan struct{}
+
+	out       chan []*schemas.TelemetryEvent
+	conn      *connector
+	connErr   error
+	monoToUTC int64
+	started   atomic.Bool
+
+	st struct {
+		connector, execs, exits, samples, missedExecs, missedExits, overruns, dropped, readErrors, snapshots atomic.Uint64
+	}
+}
+
+// ErrNoProcfs says the collector cannot work here: it needs Linux's /proc.
+var ErrNoProcfs = errors.New("process collector needs a Linux /proc")
+
+// NewCollector checks cfg and prepares a Collector; Start begins collecting.
+func NewCollector(cfg Config) (*Collector, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if cfg.Host == "" {
+		cfg.Host = normalise.HostID()
+	}
+	fs, err := newProcfs(cfg.ProcRoot, cfg.CmdlineMax)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoProcfs, err)
+	}
+	return &Collector{
+		cfg:   cfg,
+		fs:    fs,
+		cache: map[int32]*proc{},
+		kick:  make(chan struct{}, 1),
+		out:   make(chan []*schemas.TelemetryEvent, 16),
+	}, nil
+}
+
+// Events returns the channel of event batches; it is closed once the context given to Start is
+// done and every goroutine has stopped.
+func (c *Collector) Events() <-chan []*schemas.TelemetryEvent { return c.out }
+
+// UsingConnector reports whether the kernel process connector is feeding events, and if not why.
+func (c *Collector) UsingConnector() (bool, error) { return c.conn != nil, c.connErr }
+
+// Stats returns the counters so far.
+func (c *Collector) Stats() Stats {
+	return Stats{
+		ConnectorEvents: c.st.connector.Load(), Execs: c.st.execs.Load(), Exits: c.st.exits.Load(),
+		Samples: c.st.samples.Load(), MissedExecs: c.st.missedExecs.Load(), MissedExits: c.st.missedExits.Load(),
+		Overruns: c.st.overruns.Load(), Dropped: c.st.dropped.Load(), ReadErrors: c.st.readErrors.Load(),
+		Snapshots: c.st.snapshots.Load(),
+	}
+}
+
+// Start opens the connector (per UseConnector), takes the initial snapshot and starts the
+// goroutines. It returns once the collector is watching: processes started after it returns are
+// seen. It may be called once.
+func (c *Collector) Start(ctx context.Context) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return errors.New("process collector already started")
+	}
+	if c.cfg.UseConnector != ConnectorOff {
+		c.conn, c.connErr = openConnector()
+		if c.connErr != nil && c.cfg.UseConnector == ConnectorOn {
+			return c.connErr
+		}
+		c.monoToUTC = monotonicOffset()
+	}
+	// Subscribe before the initial scan so nothing falls between the two.
+	c.snapshot(ctx, true)
+
+	var wg sync.WaitGroup
+	if c.conn != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.readConnector(ctx) }()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); c.snapshotLoop(ctx) }()
+	go func() { defer wg.Done(); c.flushLoop(ctx) }()
+	go func() { wg.Wait(); close(c.out) }()
+	return nil
+}
+
+func (c *Collector) readConnector(ctx context.Context) {
+	defer c.conn.close()
+	for ctx.Err() == nil {
+		evs, err := c.conn.recv()
+		switch {
+		case errors.Is(err, errTimeout):
+			continue
+		case errors.Is(err, errOverrun):
+			c.st.overruns.Add(1)
+		case err != nil:
+			c.st.readErrors.Add(1)
+		}
+		for i := range evs {
+			c.st.connector.Add(1)
+			c.handle(&evs[i])
+		}
+	}
+}
+
+func (c *Collector) eventTime(ns uint64) time.Time {
+	if ns == 0 || c.monoToUTC == 0 {
+		return c.cfg.Now().UTC()
+	}
+	return time.Unix(0, c.monoToUTC+int64(ns)).UTC()
+}
+
+// handle applies one connector event to the cache and emits what it means.
+func (c *Collector) handle(ev *cnEvent) {
+	now := timeNow()
+	switch ev.What {
+	case procEventFork:
+		if ev.PID != ev.TGID { // a new thread, not a new process
+			return
+		}
+		start := c.eventTime(ev.TimestampNS)
+		if st, err := c.fs.stat(ev.TGID); err == nil {
+			start = c.fs.startTime(st.StartTicks)
+		} else {
+			start = start.Truncate(time.Second / clkTck)
+		}
+		c.mu.Lock()
+		child := &proc{pid: ev.TGID, ppid: ev.PTGID, start: start, updated: now}
+		if p := c.cache[ev.PTGID]; p != nil {
+			child.name, child.exe, child.cmd, child.uid, child.euid = p.name, p.exe, p.cmd, p.uid, p.euid
+		}
+		c.cache[ev.TGID] = child
+		c.mu.Unlock()
+	case procEventExec:
+		d, err := c.fs.read(ev.TGID, true)
+		if err != nil {
+			c.st.readErrors.Add(1)
+		}
+		c.mu.Lock()
+		e := c.cache[ev.TGID]
+		if e == nil {
+			e = &proc{pid: ev.TGID, start: c.eventTime(ev.TimestampNS).Truncate(time.Second / clkTck)}
+			c.cache[ev.TGID] = e
+		}
+		e.updated, e.exited = now, false
+		te := c.execEvent(e, d, c.eventTime(ev.TimestampNS), SeenByConnector)
+		c.mu.Unlock()
+		c.emit(te)
+		c.st.execs.Add(1)
+	case procEventUID:
+		c.mu.Lock()
+		if e := c.cache[ev.TGID]; e != nil {
+			e.uid, e.euid, e.updated = ev.RUID, ev.EUID, now
+		}
+		c.mu.Unlock()
+	case procEventExit:
+		if ev.PID != ev.TGID {
+			return
+		}
+		c.mu.Lock()
+		e := c.cache[ev.TGID]
+		if e == nil {
+			e = &proc{pid: ev.TGID, ppid: ev.PTGID, start: c.eventTime(0)}
+			c.cache[ev.TGID] = e
+		}
+		if e.exited {
+			c.mu.Unlock()
+			return
+		}
+		e.exited, e.exitAt, e.updated = true, now, now
+		code, sig := exitStatus(ev.ExitCode)
+		te := c.exitEvent(e, c.eventTime(ev.TimestampNS), &code, SeenByConnector)
+		if sig != 0 {
+			te.Labels[LabelSignal] = strconv.Itoa(int(sig))
+		}
+		c.mu.Unlock()
+		c.emit(te)
+		c.st.exits.Add(1)
+	}
+}
+
+func (c *Collector) newEvent(kind schemas.Kind, t time.Time, seenBy string) *schemas.TelemetryEvent {
+	return &schemas.TelemetryEvent{
+		SchemaVersion: schemas.TelemetryVersion, Kind: kind, Time: t.UTC(), Host: c.cfg.Host,
+		Source: Source, Labels: map[string]string{LabelSeenBy: seenBy},
+	}
+}
+
+// execEvent fills e from d (when /proc could be read) and builds the process_exec event with the
+// ancestry. Caller holds c.mu.
+func (c *Collector) execEvent(e *proc, d *details, t time.Time, seenBy string) *schemas.TelemetryEvent {
+	te := c.newEvent(schemas.KindProcessExec, t, seenBy)
+	p := &schemas.Process{PID: e.pid}
+	if d != nil {
+		e.ppid = d.stat.PPID
+		e.start = d.StartTime
+		e.name, e.exe, e.cmd = d.stat.Comm, d.Exe, d.Cmdline
+		e.uid, e.euid = d.status.UIDs[0], d.status.UIDs[1]
+		p.Exe, p.Cmdline, p.Cwd = d.Exe, d.Cmdline, d.Cwd
+		p.ExeDeleted, p.ExeInWritableDir = d.ExeDeleted, d.ExeWritable
+		p.UID, p.EUID, p.SUID = d.status.UIDs[0], d.status.UIDs[1], d.status.UIDs[2]
+		p.GID, p.EGID, p.SGID = d.status.GIDs[0], d.status.GIDs[1], d.status.GIDs[2]
+		p.User, p.TTY, p.Cgroup, p.ContainerID = d.User, d.TTY, d.Cgroup, d.ContainerID
+		p.CapEff, p.SocketFDs, p.StdioSocket = d.status.CapEff, d.SocketFDs, d.StdioSocket
+	} else {
+		// Gone before /proc could be read: what the fork told us is all there is.
+		te.Labels[LabelDetails] = "partial"
+		p.Exe, p.Cmdline, p.UID, p.EUID = e.exe, e.cmd, e.uid, e.euid
+	}
+	p.PPID, p.StartTime, p.Name = e.ppid, e.start, e.name
+	if p.Name == "" {
+		p.Name = "?"
+	}
+	p.Ancestry = c.ancestry(e)
+	te.Process = p
+	return te
+}
+
+func (c *Collector) exitEvent(e *proc, t time.Time, code *int32, seenBy string) *schemas.TelemetryEvent {
+	te := c.newEvent(schemas.KindProcessExit, t, seenBy)
+	name := e.name
+	if name == "" {
+		name = "?"
+	}
+	te.Process = &schemas.Process{PID: e.pid, PPID: e.ppid, StartTime: e.start, Name: name, Exe: e.exe,
+		Cmdline: e.cmd, UID: e.uid, EUID: e.euid, ExitCode: code}
+	return te
+}
+
+// ancestry walks the parent chain from the cache, reading /proc for unknown ancestors, up to pid 1
+// or the depth limit. A cached parent that started after its child is a reused pid: the chain
+// stops there. Caller holds c.mu.
+func (c *Collector) ancestry(e *proc) []schemas.Ancestor {
+	var out []schemas.Ancestor
+	child := e
+	seen := map[int32]bool{e.pid: true}
+	for ppid := e.ppid; ppid > 0 && len(out) < c.cfg.AncestryDepth && !seen[ppid]; {
+		seen[ppid] = true
+		a := c.cache[ppid]
+		if a == nil {
+			d, err := c.fs.read(ppid, false)
+			if err != nil {
+				out = append(out, schemas.Ancestor{PID: ppid, Name: "?"})
+				break
+			}
+			a = &proc{pid: ppid, ppid: d.stat.PPID, start: d.StartTime, name: d.stat.Comm, exe: d.Exe,
+				cmd: d.Cmdline, uid: d.status.UIDs[0], euid: d.status.UIDs[1]}
+			c.cache[ppid] = a
+		}
+		if !a.start.IsZero() && !child.start.IsZero() && a.start.After(child.start) {
+			out = append(out, schemas.Ancestor{PID: ppid, Name: "?"})
+			break
+		}
+		out = append(out, schemas.Ancestor{PID: a.pid, Name: a.name, Exe: a.exe, Cmdline: a.cmd, UID: a.uid, EUID: a.euid})
+		child, ppid = a, a.ppid
+	}
+	return out
+}
+
+func (c *Collector) emit(evs ...*schemas.TelemetryEvent) {
+	c.pmu.Lock()
+	for _, ev := range evs {
+		if len(c.pending) >= c.cfg.QueueLimit {
+			c.st.dropped.Add(1)
+			continue
+		}
+		c.pending = append(c.pending, ev)
+	}
+	full := len(c.pending) >= c.cfg.MaxBatch
+	c.pmu.Unlock()
+	if full {
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (c *Collector) flushLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-c.kick:
+		}
+		for {
+			c.pmu.Lock()
+			n := min(len(c.pending), c.cfg.MaxBatch)
+			if n == 0 {
+				c.pmu.Unlock()
+				break
+			}
+			batch := make([]*schemas.TelemetryEvent, n)
+			copy(batch, c.pending)
+			c.pending = append(c.pending[:0], c.pending[n:]...)
+			c.pmu.Unlock()
+			select {
+			case c.out <- batch:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func (c *Collector) snapshotLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.snapshot(ctx, false)
+		}
+	}
+}
+
+type sampleCand struct {
+	e   *proc
+	st  statInfo
+	cpu float64
+}
+
+// snapshot lists processes (gopsutil), reconciles the cache with them and emits samples.
+func (c *Collector) snapshot(ctx context.Context, initial bool) {
+	c.st.snapshots.Add(1)
+	pids, err := gproc.PidsWithContext(ctx)
+	if err != nil {
+		c.st.readErrors.Add(1)
+		return
+	}
+	wall := timeNow()
+	evTime := c.cfg.Now().UTC()
+	live := make(map[int32]statInfo, len(pids))
+	for _, pid := range pids {
+		if st, err := c.fs.stat(pid); err == nil {
+			live[pid] = st
+		}
+	}
+	connOn := c.conn != nil
+	var evs []*schemas.TelemetryEvent
+	var cands []sampleCand
+
+	c.mu.Lock()
+	for pid, st := range live {
+		start := c.fs.startTime(st.StartTicks)
+		e := c.cache[pid]
+		if e != nil && !e.exited && !e.start.Equal(start) && wall.Sub(e.updated) > recentForConnector {
+			// The pid was reused behind the connector's back: the old process ended unseen.
+			e.exited, e.exitAt = true, wall
+			evs = append(evs, c.exitEvent(e, evTime, nil, SeenBySnapshot))
+			c.st.missedExits.Add(1)
+			c.st.exits.Add(1)
+			e = nil
+		}
+		if e == nil || e.exited && !e.start.Equal(start) {
+			if connOn && !initial && wall.Sub(start) < recentForConnector {
+				continue // the connector is probably about to tell us
+			}
+			d, err := c.fs.read(pid, initial == false || c.cfg.EmitInitial)
+			if err != nil {
+				continue
+			}
+			e = &proc{pid: pid}
+			c.cache[pid] = e
+			seen := SeenBySnapshot
+			if initial {
+				seen = SeenByInitial
+			}
+			te := c.execEvent(e, d, evTime, seen)
+			if !initial {
+				c.st.missedExecs.Add(1)
+			}
+			if !initial || c.cfg.EmitInitial {
+				evs = append(evs, te)
+				c.st.execs.Add(1)
+			}
+		} else if e.exited {
+			continue // exit already reported; /proc still shows the zombie
+		}
+		e.ppid = st.PPID // reparenting after a parent's death
+		if e.name == "" || e.name != st.Comm {
+			e.name = st.Comm
+		}
+		ticks := st.UTime + st.STime
+		if e.sampled && ticks >= e.cpuTicks {
+			el := wall.Sub(e.sampledAt).Seconds()
+			cpu := 0.0
+			if el > 0 {
+				cpu = float64(ticks-e.cpuTicks) / clkTck / el * 100
+			}
+			cands = append(cands, sampleCand{e: e, st: st, cpu: cpu})
+		}
+		e.cpuTicks, e.sampledAt, e.sampled = ticks, wall, true
+	}
+	for pid, e := range c.cache {
+		if e.exited {
+			if wall.Sub(e.exitAt) > c.cfg.ExitGrace {
+				delete(c.cache, pid)
+			}
+			continue
+		}
+		if _, ok := live[pid]; ok {
+			continue
+		}
+		if connOn && wall.Sub(e.updated) < recentForConnector {
+			continue
+		}
+		e.exited, e.exitAt = true, wall
+		if !initial {
+			evs = append(evs, c.exitEvent(e, evTime, nil, SeenBySnapshot))
+			c.st.missedExits.Add(1)
+			c.st.exits.Add(1)
+		}
+	}
+	c.mu.Unlock()
+
+	if !initial {
+		evs = append(evs, c.samples(ctx, cands, evTime)...)
+	}
+	if len(evs) > 0 {
+		c.emit(evs...)
+	}
+}
+
+// samples builds process_sample events for the top N candidates by CPU (all when N is 0).
+func (c *Collector) samples(ctx context.Context, cands []sampleCand, t time.Time) []*schemas.TelemetryEvent {
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].cpu != cands[j].cpu {
+			return cands[i].cpu > cands[j].cpu
+		}
+		return cands[i].e.pid < cands[j].e.pid
+	})
+	if n := c.cfg.SampleTopN; n > 0 && len(cands) > n {
+		cands = cands[:n]
+	}
+	out := make([]*schemas.TelemetryEvent, 0, len(cands))
+	for _, s := range cands {
+		te := c.newEvent(schemas.KindProcessSample, t, SeenBySnapshot)
+		p := &schemas.Process{PID: s.e.pid, PPID: s.st.PPID, StartTime: c.fs.startTime(s.st.StartTicks),
+			Name: s.st.Comm, Exe: s.e.exe, UID: s.e.uid, EUID: s.e.euid,
+			CPUPercent: s.cpu, Threads: s.st.Threads}
+		if p.Name == "" {
+			p.Name = "?"
+		}
+		if s.st.RSSPages > 0 {
+			p.RSSBytes = uint64(s.st.RSSPages) * uint64(pageSize)
+		}
+		gp := &gproc.Process{Pid: s.e.pid}
+		if n, err := gp.NumFDsWithContext(ctx); err == nil {
+			p.FDs = n
+		}
+		if io, err := gp.IOCountersWithContext(ctx); err == nil {
+			p.ReadBytes, p.WriteBytes = io.ReadBytes, io.WriteBytes
+		}
+		te.Process = p
+		out = append(out, te)
+	}
+	c.st.samples.Add(uint64(len(out)))
+	return out
+}

@@ -1,0 +1,256 @@
+//go:build linux
+
+package process
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/amoskys/amoskys/processors/normalise"
+	"github.com/amoskys/amoskys/schemas"
+)
+
+// sink gathers a collector's events and lets a test wait for one.
+type sink struct {
+	mu   sync.Mutex
+	evs  []*schemas.TelemetryEvent
+	cond chan struct{}
+}
+
+func collect(t *testing.T, cfg Config) (*Collector, *sink) {
+	t.Helper()
+	c, err := NewCollector(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	require.NoError(t, c.Start(ctx))
+	s := &sink{cond: make(chan struct{}, 1)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n := normalise.New(normalise.Config{})
+		for b := range c.Events() {
+			for _, ev := range b {
+				// Every emitted event must pass the normaliser.
+				if err := n.Event(ev); err != nil {
+					t.Errorf("collector emitted an invalid event: %v: %+v", err, ev)
+				}
+			}
+			s.mu.Lock()
+			s.evs = append(s.evs, b...)
+			s.mu.Unlock()
+			select {
+			case s.cond <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return c, s
+}
+
+// wait returns the first event matching f, failing after a generous bound.
+func (s *sink) wait(t *testing.T, what string, f func(*schemas.TelemetryEvent) bool) *schemas.TelemetryEvent {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		s.mu.Lock()
+		for _, ev := range s.evs {
+			if f(ev) {
+				s.mu.Unlock()
+				return ev
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.cond:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("no %s event seen", what)
+		}
+	}
+}
+
+func isProc(kind schemas.Kind, pid int) func(*schemas.TelemetryEvent) bool {
+	return func(ev *schemas.TelemetryEvent) bool {
+		return ev.Kind == kind && ev.Process != nil && int(ev.Process.PID) == pid
+	}
+}
+
+func needConnector(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the process connector needs root")
+	}
+	c, err := openConnector()
+	if err != nil {
+		t.Skipf("process connector unavailable here: %v", err)
+	}
+	_ = c.close()
+}
+
+func TestConnectorExecExitAncestry(t *testing.T) {
+	needConnector(t)
+	c, s := collect(t, Config{Interval: time.Hour, UseConnector: ConnectorOn})
+	on, _ := c.UsingConnector()
+	require.True(t, on)
+
+	// sh forks sleep: sleep's ancestry is sh, then this test process.
+	cmd := exec.Command("/bin/sh", "-c", "/bin/sleep 0.2; exit 3")
+	require.NoError(t, cmd.Start())
+	shPID := cmd.Process.Pid
+	err := cmd.Wait()
+	require.Error(t, err)
+
+	shExec := s.wait(t, "sh exec", isProc(schemas.KindProcessExec, shPID))
+	require.Equal(t, int32(os.Getpid()), shExec.Process.PPID)
+	require.Equal(t, SeenByConnector, shExec.Labels[LabelSeenBy])
+	require.Contains(t, shExec.Process.Cmdline, "/bin/sleep 0.2")
+	require.NotEmpty(t, shExec.Process.Ancestry)
+	require.Equal(t, int32(os.Getpid()), shExec.Process.Ancestry[0].PID)
+	last := shExec.Process.Ancestry[len(shExec.Process.Ancestry)-1]
+	require.Equal(t, int32(1), last.PID, "ancestry reaches pid 1: %+v", shExec.Process.Ancestry)
+
+	sleepExec := s.wait(t, "sleep exec", func(ev *schemas.TelemetryEvent) bool {
+		return ev.Kind == schemas.KindProcessExec && ev.Process.PPID == int32(shPID) && ev.Process.Name == "sleep"
+	})
+	require.Equal(t, "/usr/bin/sleep", sleepExec.Process.Exe)
+	require.GreaterOrEqual(t, len(sleepExec.Process.Ancestry), 2)
+	require.Equal(t, int32(shPID), sleepExec.Process.Ancestry[0].PID)
+	require.Equal(t, "sh", sleepExec.Process.Ancestry[0].Name)
+	require.Equal(t, int32(os.Getpid()), sleepExec.Process.Ancestry[1].PID)
+
+	exit := s.wait(t, "sh exit", isProc(schemas.KindProcessExit, shPID))
+	require.NotNil(t, exit.Process.ExitCode)
+	require.Equal(t, int32(3), *exit.Process.ExitCode)
+	require.Equal(t, "sh", exit.Process.Name)
+	require.Equal(t, shExec.Process.StartTime, exit.Process.StartTime, "pid+start identity agrees")
+
+	// Killed by a signal: 128+9 and the signal label.
+	k := exec.Command("/bin/sleep", "30")
+	require.NoError(t, k.Start())
+	s.wait(t, "sleep exec", isProc(schemas.KindProcessExec, k.Process.Pid))
+	require.NoError(t, k.Process.Kill())
+	_ = k.Wait()
+	kexit := s.wait(t, "killed exit", isProc(schemas.KindProcessExit, k.Process.Pid))
+	require.Equal(t, int32(137), *kexit.Process.ExitCode)
+	require.Equal(t, "9", kexit.Labels[LabelSignal])
+}
+
+func TestConnectorShortLivedSeenWithParent(t *testing.T) {
+	needConnector(t)
+	_, s := collect(t, Config{Interval: time.Hour, UseConnector: ConnectorOn})
+	for i := 0; i < 5; i++ {
+		cmd := exec.Command("/usr/bin/true")
+		require.NoError(t, cmd.Run())
+		ev := s.wait(t, "short-lived exec", isProc(schemas.KindProcessExec, cmd.Process.Pid))
+		require.Equal(t, int32(os.Getpid()), ev.Process.PPID)
+		require.Equal(t, int32(os.Getpid()), ev.Process.Ancestry[0].PID)
+		require.NotEmpty(t, ev.Process.Ancestry[0].Name)
+		ex := s.wait(t, "short-lived exit", isProc(schemas.KindProcessExit, cmd.Process.Pid))
+		require.Equal(t, int32(0), *ex.Process.ExitCode)
+	}
+}
+
+func TestConnectorSetuidByNobody(t *testing.T) {
+	needConnector(t)
+	// A setuid-root copy of sleep in a world-writable directory, run by nobody.
+	dir, err := os.MkdirTemp("", "amoskys-suid-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, os.ModeSticky|0o777))
+	bin := filepath.Join(dir, "suid-sleep")
+	src, err := os.Open("/bin/sleep")
+	require.NoError(t, err)
+	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
+	require.NoError(t, err)
+	_, err = io.Copy(dst, src)
+	require.NoError(t, err)
+	require.NoError(t, dst.Close())
+	_ = src.Close()
+	require.NoError(t, os.Chown(bin, 0, 0))
+	require.NoError(t, os.Chmod(bin, os.ModeSetuid|0o755)) // Go FileMode: 0o4755 would drop the bit
+
+	_, s := collect(t, Config{Interval: time.Hour, UseConnector: ConnectorOn})
+	cmd := exec.Command(bin, "0.3")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	require.NoError(t, cmd.Run())
+	ev := s.wait(t, "setuid exec", isProc(schemas.KindProcessExec, cmd.Process.Pid))
+	require.Equal(t, uint32(65534), ev.Process.UID)
+	require.Equal(t, uint32(0), ev.Process.EUID, "setuid root: euid 0")
+	require.Equal(t, uint32(0), ev.Process.SUID)
+	require.Equal(t, "nobody", ev.Process.User)
+	require.Equal(t, bin, ev.Process.Exe)
+	require.True(t, ev.Process.ExeInWritableDir)
+	require.Equal(t, uint32(0), ev.Process.Ancestry[0].UID, "the parent (this test) runs as root")
+}
+
+func TestConnectorDeletedExeAndStdioSocket(t *testing.T) {
+	needConnector(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "gone")
+	b, err := os.ReadFile("/bin/sleep")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, b, 0o755))
+
+	_, s := collect(t, Config{Interval: time.Hour, UseConnector: ConnectorOn})
+	// stdin is a socket (the reverse-shell shape); the binary is deleted while it runs.
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	require.NoError(t, err)
+	sock := os.NewFile(uintptr(fds[0]), "sock")
+	defer sock.Close()
+	defer syscall.Close(fds[1])
+	// Open the binary, delete it, then execute the open file (fexecve): exe reads "... (deleted)".
+	cmd := exec.Command("/bin/sh", "-c", "exec 3<"+bin+"; rm "+bin+"; exec /proc/self/fd/3 0.5")
+	cmd.Stdin = sock
+	require.NoError(t, cmd.Start())
+	ev := s.wait(t, "exec of deleted binary", func(ev *schemas.TelemetryEvent) bool {
+		return ev.Kind == schemas.KindProcessExec && int(ev.Process.PID) == cmd.Process.Pid && ev.Process.Exe == bin
+	})
+	require.True(t, ev.Process.ExeDeleted)
+	require.Equal(t, bin, ev.Process.Exe)
+	require.True(t, ev.Process.StdioSocket)
+	require.GreaterOrEqual(t, ev.Process.SocketFDs, int32(1))
+	_ = cmd.Wait()
+}
+
+func TestSnapshotOnlyReconcilesAndSamples(t *testing.T) {
+	c, s := collect(t, Config{Interval: 300 * time.Millisecond, UseConnector: ConnectorOff})
+	cmd := exec.Command("/bin/sleep", "30")
+	require.NoError(t, cmd.Start())
+	ev := s.wait(t, "snapshot exec", isProc(schemas.KindProcessExec, cmd.Process.Pid))
+	require.Equal(t, SeenBySnapshot, ev.Labels[LabelSeenBy])
+	require.Equal(t, int32(os.Getpid()), ev.Process.PPID)
+	sample := s.wait(t, "sample", isProc(schemas.KindProcessSample, cmd.Process.Pid))
+	require.Positive(t, sample.Process.RSSBytes)
+	require.Positive(t, sample.Process.Threads)
+	require.Positive(t, sample.Process.FDs)
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	ex := s.wait(t, "snapshot exit", isProc(schemas.KindProcessExit, cmd.Process.Pid))
+	require.Nil(t, ex.Process.ExitCode, "a missed exit has no code")
+	st := c.Stats()
+	require.Positive(t, st.MissedExecs)
+	require.Positive(t, st.MissedExits)
+	require.Zero(t, st.ConnectorEvents)
+}
+
+func TestSampleTopNBusiest(t *testing.T) {
+	_, s := collect(t, Config{Interval: 400 * time.Millisecond, UseConnector: ConnectorOff, SampleTopN: 1})
+	// A busy loop is the top process by CPU.
+	cmd := exec.Command("/bin/sh", "-c", "while :; do :; done")
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	ev := s.wait(t, "busy sample", func(ev *schemas.TelemetryEvent) bool {
+		return ev.Kind == schemas.KindProcessSample && int(ev.Process.PID) == cmd.Process.Pid && ev.Process.CPUPercent > 20
+	})
+	require.LessOrEqual(t, ev.Process.CPUPercent, 200.0)
+}

@@ -1,0 +1,95 @@
+//go:build linux
+
+package process
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// connector is a subscription to the kernel's process connector.
+type connector struct {
+	fd  int
+	buf []byte
+}
+
+func openConnector() (*connector, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_CONNECTOR)
+	if err != nil {
+		return nil, fmt.Errorf("netlink connector socket: %w", err)
+	}
+	// A large receive buffer rides out bursts (fork bombs, builds); root may force it.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20); err != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: cnIdxProc}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("binding to CN_IDX_PROC: %w", err)
+	}
+	c := &connector{fd: fd, buf: make([]byte, 64<<10)}
+	if err := c.send(mcastListen); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("PROC_CN_MCAST_LISTEN: %w", err)
+	}
+	// Wake Recvfrom periodically so close is noticed even on an idle system.
+	tv := unix.Timeval{Sec: 0, Usec: 200000}
+	_ = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	return c, nil
+}
+
+func (c *connector) send(op uint32) error {
+	le := binary.NativeEndian
+	msg := make([]byte, nlmsgHdrLen+cnMsgLen+4)
+	le.PutUint32(msg[0:4], uint32(len(msg)))
+	le.PutUint16(msg[4:6], nlmsgDone)
+	le.PutUint32(msg[12:16], uint32(os.Getpid()))
+	cn := msg[nlmsgHdrLen:]
+	le.PutUint32(cn[0:4], cnIdxProc)
+	le.PutUint32(cn[4:8], cnValProc)
+	le.PutUint16(cn[16:18], 4)
+	le.PutUint32(cn[20:24], op)
+	return unix.Sendto(c.fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+}
+
+// errTimeout says no event arrived within the receive timeout.
+var errTimeout = errors.New("no event")
+
+// errOverrun says the kernel dropped events because we read too slowly.
+var errOverrun = errors.New("process connector overrun: events lost")
+
+// recv reads one datagram and decodes its events.
+func (c *connector) recv() ([]cnEvent, error) {
+	n, _, err := unix.Recvfrom(c.fd, c.buf, 0)
+	if err != nil {
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			return nil, errTimeout
+		}
+		if errors.Is(err, unix.ENOBUFS) {
+			return nil, errOverrun
+		}
+		return nil, err
+	}
+	evs, overrun, err := parseNetlink(c.buf[:n])
+	if overrun && err == nil {
+		err = errOverrun
+	}
+	return evs, err
+}
+
+func (c *connector) close() error {
+	_ = c.send(mcastIgnore)
+	return unix.Close(c.fd)
+}
+
+// monotonicOffset returns wall time minus CLOCK_MONOTONIC: add it to connector timestamps.
+func monotonicOffset() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return timeNow().UnixNano() - ts.Nano()
+}

@@ -1,0 +1,345 @@
+package process
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// clkTck is USER_HZ, the unit of /proc/PID/stat times (100 on every Linux ABI we build for).
+const clkTck = 100
+
+// statInfo is what /proc/PID/stat tells.
+type statInfo struct {
+	Comm       string
+	State      byte
+	PPID       int32
+	TTYNr      int64
+	UTime      uint64 // ticks
+	STime      uint64 // ticks
+	Threads    int32
+	StartTicks uint64 // since boot
+	RSSPages   int64
+}
+
+var errShortStat = errors.New("stat: too few fields")
+
+// parseStat parses /proc/PID/stat. comm may hold spaces and parentheses: it runs from the first
+// '(' to the last ')'.
+func parseStat(b []byte) (statInfo, error) {
+	var s statInfo
+	open := bytes.IndexByte(b, '(')
+	closeIdx := bytes.LastIndexByte(b, ')')
+	if open < 0 || closeIdx < open {
+		return s, errors.New("stat: no (comm)")
+	}
+	s.Comm = string(b[open+1 : closeIdx])
+	f := strings.Fields(string(b[closeIdx+1:]))
+	// f[0] is field 3 (state); field n is f[n-3].
+	if len(f) < 22 {
+		return s, errShortStat
+	}
+	if len(f[0]) > 0 {
+		s.State = f[0][0]
+	}
+	var err error
+	num := func(i int) int64 {
+		if err != nil {
+			return 0
+		}
+		var v int64
+		v, err = strconv.ParseInt(f[i-3], 10, 64)
+		return v
+	}
+	unum := func(i int) uint64 {
+		if err != nil {
+			return 0
+		}
+		var v uint64
+		v, err = strconv.ParseUint(f[i-3], 10, 64)
+		return v
+	}
+	s.PPID = int32(num(4))
+	s.TTYNr = num(7)
+	s.UTime = unum(14)
+	s.STime = unum(15)
+	s.Threads = int32(num(20))
+	s.StartTicks = unum(22)
+	s.RSSPages = num(24)
+	if err != nil {
+		return statInfo{}, fmt.Errorf("stat: %w", err)
+	}
+	return s, nil
+}
+
+// statusInfo is what /proc/PID/status tells.
+type statusInfo struct {
+	Name    string
+	UIDs    [4]uint32 // real, effective, saved, fs
+	GIDs    [4]uint32
+	CapEff  string
+	Threads int32
+	PPID    int32
+}
+
+// parseStatus parses /proc/PID/status. Missing lines leave zero values; malformed ids are errors.
+func parseStatus(b []byte) (statusInfo, error) {
+	var s statusInfo
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		k, v, ok := bytes.Cut(line, []byte{':'})
+		if !ok {
+			continue
+		}
+		val := strings.TrimSpace(string(v))
+		switch string(k) {
+		case "Name":
+			s.Name = val
+		case "Uid", "Gid":
+			f := strings.Fields(val)
+			if len(f) != 4 {
+				return s, fmt.Errorf("status: %s has %d fields", k, len(f))
+			}
+			dst := &s.UIDs
+			if string(k) == "Gid" {
+				dst = &s.GIDs
+			}
+			for i, x := range f {
+				n, err := strconv.ParseUint(x, 10, 32)
+				if err != nil {
+					return s, fmt.Errorf("status: %s: %w", k, err)
+				}
+				dst[i] = uint32(n)
+			}
+		case "CapEff":
+			s.CapEff = val
+		case "Threads":
+			n, err := strconv.ParseInt(val, 10, 32)
+			if err == nil {
+				s.Threads = int32(n)
+			}
+		case "PPid":
+			n, err := strconv.ParseInt(val, 10, 32)
+			if err == nil {
+				s.PPID = int32(n)
+			}
+		}
+	}
+	return s, nil
+}
+
+// splitCmdline turns the NUL-separated /proc/PID/cmdline into one line of at most max bytes.
+func splitCmdline(b []byte, max int) string {
+	b = bytes.TrimRight(b, "\x00")
+	truncated := false
+	if len(b) > max {
+		b, truncated = b[:max], true
+	}
+	s := strings.ToValidUTF8(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})), "\uFFFD")
+	if truncated {
+		s += "…"
+	}
+	return s
+}
+
+var containerIDRE = regexp.MustCompile(`(?:^|[/-])([0-9a-f]{64})(?:\.scope)?$`)
+
+// parseCgroup returns the process's cgroup path (the unified hierarchy's, else the first line's)
+// and a container id when the path names one (docker, containerd, cri-o, podman, kubepods).
+func parseCgroup(b []byte) (path, containerID string) {
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if path == "" || parts[0] == "0" {
+			path = parts[2]
+		}
+		if containerID == "" {
+			for _, seg := range strings.Split(parts[2], "/") {
+				if m := containerIDRE.FindStringSubmatch(seg); m != nil {
+					containerID = m[1]
+				}
+			}
+		}
+	}
+	return path, containerID
+}
+
+// ttyName names the terminal of a tty_nr from /proc/PID/stat ("" for none).
+func ttyName(nr int64) string {
+	if nr <= 0 {
+		return ""
+	}
+	major := (nr >> 8) & 0xfff
+	minor := (nr & 0xff) | ((nr >> 12) & 0xfff00)
+	switch {
+	case major >= 136 && major <= 143:
+		return "pts/" + strconv.FormatInt(minor+(major-136)*256, 10)
+	case major == 4 && minor < 64:
+		return "tty" + strconv.FormatInt(minor, 10)
+	case major == 4:
+		return "ttyS" + strconv.FormatInt(minor-64, 10)
+	case major == 5 && minor == 1:
+		return "console"
+	}
+	return fmt.Sprintf("%d:%d", major, minor)
+}
+
+// parseBtime reads btime (boot time, unix seconds) from /proc/stat.
+func parseBtime(b []byte) (int64, error) {
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, errors.New("/proc/stat: no btime")
+}
+
+// procfs reads process details from a procfs mount.
+type procfs struct {
+	root       string
+	cmdlineMax int
+	bootTime   time.Time
+
+	mu    sync.Mutex
+	users map[uint32]string
+}
+
+func newProcfs(root string, cmdlineMax int) (*procfs, error) {
+	b, err := os.ReadFile(filepath.Join(root, "stat"))
+	if err != nil {
+		return nil, fmt.Errorf("reading boot time: %w", err)
+	}
+	bt, err := parseBtime(b)
+	if err != nil {
+		return nil, err
+	}
+	return &procfs{root: root, cmdlineMax: cmdlineMax, bootTime: time.Unix(bt, 0).UTC(), users: map[uint32]string{}}, nil
+}
+
+func (p *procfs) path(pid int32, name string) string {
+	return filepath.Join(p.root, strconv.Itoa(int(pid)), name)
+}
+
+// startTime converts boot ticks to a wall time (the identity half beside the pid).
+func (p *procfs) startTime(ticks uint64) time.Time {
+	return p.bootTime.Add(time.Duration(ticks) * (time.Second / clkTck))
+}
+
+func (p *procfs) stat(pid int32) (statInfo, error) {
+	b, err := os.ReadFile(p.path(pid, "stat"))
+	if err != nil {
+		return statInfo{}, err
+	}
+	return parseStat(b)
+}
+
+// details is everything read at exec time.
+type details struct {
+	stat        statInfo
+	status      statusInfo
+	StartTime   time.Time
+	Exe         string
+	ExeDeleted  bool
+	ExeWritable bool
+	Cmdline     string
+	Cwd         string
+	User        string
+	TTY         string
+	Cgroup      string
+	ContainerID string
+	SocketFDs   int32
+	StdioSocket bool
+}
+
+// read reads the details of pid. Only stat is required: a zombie or a kernel thread has no exe.
+func (p *procfs) read(pid int32, full bool) (*details, error) {
+	st, err := p.stat(pid)
+	if err != nil {
+		return nil, err
+	}
+	d := &details{stat: st, StartTime: p.startTime(st.StartTicks), TTY: ttyName(st.TTYNr)}
+	if b, err := os.ReadFile(p.path(pid, "status")); err == nil {
+		if s, err := parseStatus(b); err == nil {
+			d.status = s
+		}
+	}
+	if exe, err := os.Readlink(p.path(pid, "exe")); err == nil {
+		d.Exe, d.ExeDeleted = strings.CutSuffix(exe, " (deleted)")
+		if fi, err := os.Stat(filepath.Dir(d.Exe)); err == nil && fi.Mode().Perm()&0o002 != 0 {
+			d.ExeWritable = true
+		}
+	}
+	if f, err := os.Open(p.path(pid, "cmdline")); err == nil {
+		b, _ := io.ReadAll(io.LimitReader(f, int64(p.cmdlineMax)+1))
+		_ = f.Close()
+		d.Cmdline = splitCmdline(b, p.cmdlineMax)
+	}
+	d.User = p.userName(d.status.UIDs[0])
+	if !full {
+		return d, nil
+	}
+	if cwd, err := os.Readlink(p.path(pid, "cwd")); err == nil {
+		d.Cwd = cwd
+	}
+	if b, err := os.ReadFile(p.path(pid, "cgroup")); err == nil {
+		d.Cgroup, d.ContainerID = parseCgroup(b)
+	}
+	d.SocketFDs, d.StdioSocket = p.sockets(pid)
+	return d, nil
+}
+
+// sockets counts socket fds (bounded scan) and says whether fd 0, 1 or 2 is a socket.
+func (p *procfs) sockets(pid int32) (int32, bool) {
+	dir := p.path(pid, "fd")
+	stdio := false
+	for _, fd := range []string{"0", "1", "2"} {
+		if l, err := os.Readlink(filepath.Join(dir, fd)); err == nil && strings.HasPrefix(l, "socket:") {
+			stdio = true
+		}
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return 0, stdio
+	}
+	names, _ := f.Readdirnames(4096)
+	_ = f.Close()
+	var n int32
+	for _, name := range names {
+		if l, err := os.Readlink(filepath.Join(dir, name)); err == nil && strings.HasPrefix(l, "socket:") {
+			n++
+		}
+	}
+	return n, stdio
+}
+
+func (p *procfs) userName(uid uint32) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n, ok := p.users[uid]; ok {
+		return n
+	}
+	n := ""
+	if u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil {
+		n = u.Username
+	}
+	p.users[uid] = n
+	return n
+}
+
+var pageSize = os.Getpagesize()
