@@ -1,0 +1,156 @@
+package temporal
+
+import (
+	"container/list"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/amoskys/amoskys/schemas"
+)
+
+// LayerConfig configures the temporal layer over feature vectors.
+type LayerConfig struct {
+	Detector Config
+	// Features to watch; empty means every feature of every vector.
+	Features []string
+	// MaxSeries caps the number of series (host+key+window+feature) kept; the least recently
+	// updated is evicted beyond it.
+	MaxSeries int
+	// ReasonThreshold is the score from which a feature gets a reason in the result.
+	ReasonThreshold float64
+	// MaxReasons bounds the reasons per result (highest scores first).
+	MaxReasons int
+}
+
+// DefaultLayerConfig is the layer's configuration when nothing is set.
+func DefaultLayerConfig() LayerConfig {
+	return LayerConfig{Detector: DefaultConfig(), MaxSeries: 50000, ReasonThreshold: 0.5, MaxReasons: 5}
+}
+
+// Layer keeps one Detector per series and judges feature vectors. Not safe for concurrent use.
+type Layer struct {
+	cfg     LayerConfig
+	watch   map[string]bool
+	series  map[string]*list.Element
+	lru     *list.List // front: most recently updated
+	Evicted uint64     // series evicted by the cap
+}
+
+type entry struct {
+	key string
+	det *Detector
+}
+
+// NewLayer returns a layer.
+func NewLayer(cfg LayerConfig) *Layer {
+	d := DefaultLayerConfig()
+	if cfg.MaxSeries <= 0 {
+		cfg.MaxSeries = d.MaxSeries
+	}
+	if cfg.ReasonThreshold <= 0 {
+		cfg.ReasonThreshold = d.ReasonThreshold
+	}
+	if cfg.MaxReasons <= 0 {
+		cfg.MaxReasons = d.MaxReasons
+	}
+	cfg.Detector = cfg.Detector.withDefaults()
+	l := &Layer{cfg: cfg, series: map[string]*list.Element{}, lru: list.New()}
+	if len(cfg.Features) > 0 {
+		l.watch = map[string]bool{}
+		for _, f := range cfg.Features {
+			l.watch[f] = true
+		}
+	}
+	return l
+}
+
+// Series is the number of series kept.
+func (l *Layer) Series() int { return len(l.series) }
+
+func (l *Layer) detector(key string) *Detector {
+	if el, ok := l.series[key]; ok {
+		l.lru.MoveToFront(el)
+		return el.Value.(*entry).det
+	}
+	for len(l.series) >= l.cfg.MaxSeries {
+		old := l.lru.Back()
+		l.lru.Remove(old)
+		delete(l.series, old.Value.(*entry).key)
+		l.Evicted++
+	}
+	e := &entry{key: key, det: NewDetector(l.cfg.Detector)}
+	l.series[key] = l.lru.PushFront(e)
+	return e.det
+}
+
+type scored struct {
+	name string
+	res  Result
+}
+
+// Judge feeds every watched feature of fv to its series' detector (at the window's end, in
+// event time) and returns the layer result: the highest feature score, with a reason for each
+// feature at or above the reason threshold; abstain while every watched series is warming up.
+func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
+	out := schemas.LayerResult{
+		Layer: schemas.LayerTemporal, Time: fv.End, Host: fv.Host, Entity: fv.Key, Window: fv.Window, Source: fv.ID,
+	}
+	prefix := fv.Host + "\x00" + fv.Key + "\x00" + fv.Window + "\x00"
+	var warm []scored
+	watched, minN := 0, -1
+	for i, name := range fv.Names {
+		if i >= len(fv.Values) {
+			break
+		}
+		if l.watch != nil && !l.watch[name] {
+			continue
+		}
+		watched++
+		d := l.detector(prefix + name)
+		r := d.Update(fv.End, fv.Values[i])
+		if !r.Warm {
+			if minN < 0 || d.N() < minN {
+				minN = d.N()
+			}
+			continue
+		}
+		warm = append(warm, scored{name, r})
+	}
+	if len(warm) == 0 {
+		if watched == 0 {
+			out.Abstain = "no watched features in the vector"
+		} else {
+			out.Abstain = fmt.Sprintf("warming up: %d of %d points", minN, l.cfg.Detector.Warmup+1)
+		}
+		return out
+	}
+	sort.SliceStable(warm, func(i, j int) bool { return warm[i].res.Score > warm[j].res.Score })
+	score := warm[0].res.Score
+	out.Score = &score
+	for _, w := range warm {
+		if w.res.Score < l.cfg.ReasonThreshold || len(out.Reasons) >= l.cfg.MaxReasons {
+			break
+		}
+		name := w.name
+		if fv.Entity != "" && fv.KeyKind != "host" {
+			name = fv.Entity + " " + w.name
+		}
+		out.Reasons = append(out.Reasons, schemas.Reason{
+			ID:    "temporal:" + w.name,
+			Title: w.res.Kind.String() + " in " + w.name,
+			Text:  w.res.Reason(name),
+			Score: w.res.Score,
+			Evidence: map[string]string{
+				"feature":  w.name,
+				"value":    strconv.FormatFloat(w.res.Value, 'g', 6, 64),
+				"baseline": strconv.FormatFloat(w.res.Baseline, 'g', 6, 64),
+				"sigma":    strconv.FormatFloat(w.res.Sigma, 'g', 6, 64),
+				"z":        strconv.FormatFloat(w.res.Z, 'f', 2, 64),
+				"p":        strconv.FormatFloat(w.res.P, 'g', 3, 64),
+				"seasonal": strconv.FormatBool(w.res.Seasonal),
+			},
+		})
+	}
+	return out
+}

@@ -1,0 +1,85 @@
+package temporal
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amoskys/amoskys/internal/envelope"
+	"github.com/amoskys/amoskys/schemas"
+)
+
+func vec(host, key string, end time.Time, cpu, mem float64) *schemas.FeatureVector {
+	return &schemas.FeatureVector{
+		SchemaVersion: schemas.FeaturesVersion, ID: fmt.Sprintf("%s/%s/%d", host, key, end.Unix()),
+		Host: host, KeyKind: "host", Key: key, Window: "10s", Start: end.Add(-10 * time.Second), End: end,
+		Names: []string{"cpu.user", "mem.used_pct"}, Values: []float64{cpu, mem},
+	}
+}
+
+func TestLayerWarmupSpikeAndReason(t *testing.T) {
+	l := NewLayer(LayerConfig{Detector: Config{Warmup: 20}})
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 300; i++ {
+		r := l.Judge(vec("h1", "host", t0.Add(time.Duration(i)*10*time.Second), 12+3*rng.NormFloat64(), 40+rng.NormFloat64()))
+		if i < 20 {
+			require.Nil(t, r.Score)
+			require.Contains(t, r.Abstain, "warming up")
+		} else {
+			require.NotNil(t, r.Score)
+		}
+	}
+	r := l.Judge(vec("h1", "host", t0.Add(300*10*time.Second), 94, 40))
+	require.NotNil(t, r.Score)
+	require.Greater(t, *r.Score, 0.9)
+	require.Equal(t, schemas.LayerTemporal, r.Layer)
+	require.Len(t, r.Reasons, 1)
+	require.Equal(t, "temporal:cpu.user", r.Reasons[0].ID)
+	require.Contains(t, r.Reasons[0].Text, "cpu.user 94 is")
+	require.Equal(t, 2, l.Series())
+}
+
+func TestLayerCapEvicts(t *testing.T) {
+	l := NewLayer(LayerConfig{MaxSeries: 4, Features: []string{"cpu.user"}})
+	for i := 0; i < 10; i++ {
+		l.Judge(vec(fmt.Sprintf("h%d", i), "host", t0, 1, 1))
+	}
+	require.Equal(t, 4, l.Series())
+	require.Equal(t, uint64(6), l.Evicted)
+}
+
+func TestPluginAttachesLayer(t *testing.T) {
+	conf, err := spec().ParseYAML("warmup_points: 5\nfeatures: [cpu.user]\n", nil)
+	require.NoError(t, err)
+	bp, err := newProcessor(conf, service.MockResources())
+	require.NoError(t, err)
+	var batch service.MessageBatch
+	for i := 0; i < 40; i++ {
+		v := 10.0 + float64(i%3)
+		if i == 39 {
+			v = 80
+		}
+		batch = append(batch, envelope.NewFeatures(vec("h", "host", t0.Add(time.Duration(i)*time.Second), v, 1)))
+	}
+	batch = append(batch, envelope.NewEvent(&schemas.TelemetryEvent{}))
+	bad := service.NewMessage([]byte("{not json"))
+	bad.MetaSetMut(envelope.MetaType, envelope.TypeFeatures)
+	batch = append(batch, bad)
+	out, err := bp.ProcessBatch(t.Context(), batch)
+	require.NoError(t, err)
+	require.Len(t, out[0], 42)
+	first := envelope.Layers(out[0][0])
+	require.Len(t, first, 1)
+	require.Nil(t, first[0].Score)
+	last := envelope.Layers(out[0][39])
+	require.Len(t, last, 1)
+	require.NotNil(t, last[0].Score)
+	require.Greater(t, *last[0].Score, 0.5)
+	require.Empty(t, envelope.Layers(out[0][40]), "telemetry passes untouched")
+	require.Error(t, out[0][41].GetError())
+	require.NoError(t, bp.Close(t.Context()))
+}

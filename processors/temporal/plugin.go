@@ -1,0 +1,144 @@
+package temporal
+
+import (
+	"context"
+	"sync"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/amoskys/amoskys/internal/envelope"
+)
+
+const (
+	fieldFeatures        = "features"
+	fieldWarmup          = "warmup_points"
+	fieldMaxSeries       = "max_series"
+	fieldReasonThreshold = "reason_threshold"
+	fieldHorizon         = "horizon_points"
+	fieldSeasonal        = "seasonal"
+)
+
+func spec() *service.ConfigSpec {
+	d := DefaultLayerConfig()
+	return service.NewConfigSpec().
+		Categories("AMOSKYS").
+		Summary("The temporal layer: streaming robust baselines per feature series, scoring each feature vector by how surprising it is.").
+		Description(`Judges feature vectors (amoskys_type=features) from the window stage. Every feature of
+every key is its own series, keyed by host, key, window and feature name; each series keeps a robust
+baseline (winsorised EWMA level and absolute deviation), a time-of-day profile used once it predicts the
+series better, and a decayed histogram of its own past surprises that calibrates the Gaussian tail of
+each new point, so a score means the same rarity on every series. Work and memory are O(1) per point and
+per series; the number of series is capped (least recently updated evicted, counted in
+amoskys_temporal_evicted_total). Time is the vector's window end: the output depends on the input only.
+
+Attaches a schemas.LayerResult (layer temporal) to every feature vector: the highest feature score, with a
+reason per feature at or above reason_threshold, e.g. "cpu.user 94 is 6.2 robust σ above its 1h baseline
+12 ± 3". While every watched series is still warming up the layer abstains, with the reason. Telemetry
+events and alerts pass untouched. The same detector runs in `+"`amoskys bench nab`"+`.`).
+		Fields(
+			service.NewStringListField(fieldFeatures).
+				Description("Feature names to watch (names of processors/window/features.go). Empty: every feature.").
+				Default([]any{}).Example([]any{"cpu.user", "mem.used_pct", "proc.exec_count"}),
+			service.NewIntField(fieldWarmup).
+				Description("Points a series needs before it is scored; until then the layer abstains for it.").
+				Default(d.Detector.Warmup).Example(10),
+			service.NewIntField(fieldMaxSeries).
+				Description("Cap on series kept (host+key+window+feature); the least recently updated is evicted.").
+				Default(d.MaxSeries).Example(100000),
+			service.NewFloatField(fieldReasonThreshold).
+				Description("Feature score (0..1) from which a feature gets a reason in the layer result.").
+				Default(d.ReasonThreshold).Example(0.6),
+			service.NewIntField(fieldHorizon).
+				Description("Memory of the baseline, in points of the series.").
+				Default(d.Detector.Horizon).Example(500).Advanced(),
+			service.NewBoolField(fieldSeasonal).
+				Description("Learn a time-of-day profile per series (used only while it predicts better than the flat baseline).").
+				Default(d.Detector.Seasonal).Advanced(),
+		).
+		Example("Detect chain", "Temporal after window and geometric.", `
+pipeline:
+  processors:
+    - window: {}
+    - geometric: {}
+    - temporal:
+        warmup_points: 30
+        max_series: 50000
+        reason_threshold: 0.5
+`)
+}
+
+func init() {
+	service.MustRegisterBatchProcessor("temporal", spec(), newProcessor)
+}
+
+type processor struct {
+	mu    sync.Mutex
+	layer *Layer
+
+	judged, abstained, failed, evicted *service.MetricCounter
+	series                             *service.MetricGauge
+	lastEvicted                        uint64
+}
+
+func newProcessor(conf *service.ParsedConfig, res *service.Resources) (service.BatchProcessor, error) {
+	cfg := DefaultLayerConfig()
+	var err error
+	if cfg.Features, err = conf.FieldStringList(fieldFeatures); err != nil {
+		return nil, err
+	}
+	if cfg.Detector.Warmup, err = conf.FieldInt(fieldWarmup); err != nil {
+		return nil, err
+	}
+	if cfg.MaxSeries, err = conf.FieldInt(fieldMaxSeries); err != nil {
+		return nil, err
+	}
+	if cfg.ReasonThreshold, err = conf.FieldFloat(fieldReasonThreshold); err != nil {
+		return nil, err
+	}
+	if cfg.Detector.Horizon, err = conf.FieldInt(fieldHorizon); err != nil {
+		return nil, err
+	}
+	if cfg.Detector.Seasonal, err = conf.FieldBool(fieldSeasonal); err != nil {
+		return nil, err
+	}
+	m := res.Metrics()
+	return &processor{
+		layer:     NewLayer(cfg),
+		judged:    m.NewCounter("amoskys_temporal_vectors_total"),
+		abstained: m.NewCounter("amoskys_temporal_abstained_total"),
+		failed:    m.NewCounter("amoskys_temporal_failed_total"),
+		evicted:   m.NewCounter("amoskys_temporal_evicted_total"),
+		series:    m.NewGauge("amoskys_temporal_series"),
+	}, nil
+}
+
+func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, msg := range batch {
+		if envelope.Type(msg) != envelope.TypeFeatures {
+			continue
+		}
+		fv, err := envelope.Features(msg)
+		if err != nil {
+			p.failed.Incr(1)
+			msg.SetError(err)
+			msg.MetaSetMut(envelope.MetaDLQ, "temporal: "+err.Error())
+			continue
+		}
+		r := p.layer.Judge(fv)
+		p.judged.Incr(1)
+		if r.Score == nil {
+			p.abstained.Incr(1)
+		}
+		envelope.AddLayer(msg, r)
+	}
+	if ev := p.layer.Evicted; ev > p.lastEvicted {
+		p.evicted.Incr(int64(ev - p.lastEvicted))
+		p.lastEvicted = ev
+	}
+	p.series.Set(int64(p.layer.Series()))
+	return []service.MessageBatch{batch}, nil
+}
+
+func (p *processor) Close(context.Context) error { return nil }
