@@ -162,22 +162,15 @@ func (e *Engine) Evaluate(ev *schemas.TelemetryEvent) Verdict {
 		return v
 	}
 	l := e.cur.Load()
-	rules := l.rs.Active(cat)
-	if len(rules) == 0 {
-		return v
-	}
 	rec := e.pool.Get()
 	rec.Reset(eventSource{ev})
-	for _, r := range rules {
-		if !r.Match(rec) {
-			continue
-		}
+	l.rs.Match(cat, rec, func(r *sigma.Rule) {
 		if l.allowed(r.ID, ev, rec) {
 			v.Suppressed++
-			continue
+			return
 		}
 		v.Matches = append(v.Matches, Match{Rule: r, Evidence: r.Evidence(rec)})
-	}
+	})
 	e.pool.Put(rec)
 	return v
 }

@@ -73,6 +73,14 @@ type Record struct {
 	src   Source
 	gen   uint32
 	slots []slot
+	mark  []bool
+}
+
+func (r *Record) marks(n int) []bool {
+	if cap(r.mark) < n {
+		r.mark = make([]bool, n)
+	}
+	return r.mark[:n]
 }
 
 type slot struct {

@@ -17,6 +17,7 @@ type Ruleset struct {
 	Rules  []*Rule // every loaded rule, in load order
 	// Products this ruleset accepts; rules of another product load but are inactive.
 	byCat map[string][]*Rule
+	index map[string]*catIndex
 }
 
 // Options says which rules are active.
@@ -36,6 +37,10 @@ func NewRuleset(s *Schema, rules []*Rule, o Options) *Ruleset {
 			c := strings.ToLower(r.Logsource.Category)
 			rs.byCat[c] = append(rs.byCat[c], r)
 		}
+	}
+	rs.index = map[string]*catIndex{}
+	for c, rules := range rs.byCat {
+		rs.index[c] = buildIndex(rules)
 	}
 	return rs
 }
@@ -74,8 +79,24 @@ func (rs *Ruleset) ActiveCount() int {
 	return n
 }
 
-// Match calls fn for every active rule of category cat that rec matches.
+// Match calls fn, in rule order, for every active rule of category cat that rec matches.
+// A prefilter skips the rules whose necessary image basenames the record does not have.
 func (rs *Ruleset) Match(cat string, rec *Record, fn func(*Rule)) {
+	ix := rs.index[cat]
+	if ix == nil {
+		return
+	}
+	mark := rec.marks(len(ix.rules))
+	ix.candidates(rec, mark)
+	for i, r := range ix.rules {
+		if mark[i] && r.cond.eval(rec) {
+			fn(r)
+		}
+	}
+}
+
+// MatchAll is Match without the prefilter (for tests that check the prefilter changes nothing).
+func (rs *Ruleset) MatchAll(cat string, rec *Record, fn func(*Rule)) {
 	for _, r := range rs.byCat[cat] {
 		if r.cond.eval(rec) {
 			fn(r)
