@@ -1,0 +1,302 @@
+package connections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/amoskys/amoskys/processors/normalise"
+	"github.com/amoskys/amoskys/schemas"
+)
+
+// Source is the TelemetryEvent.Source of this collector's events.
+const Source = "connections"
+
+// LabelSeenBy is "initial" on events describing sockets that existed when the collector started.
+const LabelSeenBy = "seen_by"
+
+// Config configures a Collector. Zero values take the defaults shown.
+type Config struct {
+	Interval    time.Duration    // diff period; default 5s
+	Protocols   []string         // of tcp, tcp6, udp, udp6; default all four
+	Host        string           // host identity; default AMOSKYS_HOST_ID or the hostname
+	EmitInitial *bool            // emit opened for the sockets present at start; default true
+	ProcRoot    string           // default /proc
+	Now         func() time.Time // event clock; default time.Now
+}
+
+func (c *Config) defaults() error {
+	if c.Interval <= 0 {
+		c.Interval = 5 * time.Second
+	}
+	if len(c.Protocols) == 0 {
+		c.Protocols = []string{"tcp", "tcp6", "udp", "udp6"}
+	}
+	for _, p := range c.Protocols {
+		switch p {
+		case "tcp", "tcp6", "udp", "udp6":
+		default:
+			return fmt.Errorf("protocol %q: want tcp, tcp6, udp or udp6", p)
+		}
+	}
+	if c.Host == "" {
+		c.Host = normalise.HostID()
+	}
+	if c.EmitInitial == nil {
+		t := true
+		c.EmitInitial = &t
+	}
+	if c.ProcRoot == "" {
+		c.ProcRoot = "/proc"
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Stats counts what a Collector did.
+type Stats struct {
+	Scans, Opened, Closed, BadLines, FDScans uint64
+}
+
+type owner struct {
+	pid       int32
+	name, exe string
+}
+
+type tracked struct {
+	sock     Socket
+	listener bool
+	owner    owner
+}
+
+// Collector diffs the socket table. Not safe for concurrent Scan calls.
+type Collector struct {
+	cfg   Config
+	known map[string]*tracked // key: proto|local|remote|inode
+	inode map[uint64]owner
+	out   chan []*schemas.TelemetryEvent
+	first bool
+
+	scans, opened, closed, bad, fdScans atomic.Uint64
+	startOnce                           sync.Once
+}
+
+// ErrNoProcNet says the collector cannot work here: it needs Linux's /proc/net.
+var ErrNoProcNet = errors.New("connections collector needs Linux /proc/net")
+
+// NewCollector checks cfg and that /proc/net is readable.
+func NewCollector(cfg Config) (*Collector, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(cfg.ProcRoot, "net", "tcp")); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoProcNet, err)
+	}
+	return &Collector{cfg: cfg, known: map[string]*tracked{}, inode: map[uint64]owner{},
+		out: make(chan []*schemas.TelemetryEvent, 4), first: true}, nil
+}
+
+// Stats returns the counters so far.
+func (c *Collector) Stats() Stats {
+	return Stats{Scans: c.scans.Load(), Opened: c.opened.Load(), Closed: c.closed.Load(), BadLines: c.bad.Load(), FDScans: c.fdScans.Load()}
+}
+
+// Events returns the batches; closed after Start's context is done.
+func (c *Collector) Events() <-chan []*schemas.TelemetryEvent { return c.out }
+
+// Start scans at once and then every Interval, until ctx is done.
+func (c *Collector) Start(ctx context.Context) error {
+	started := false
+	c.startOnce.Do(func() { started = true })
+	if !started {
+		return errors.New("connections collector already started")
+	}
+	first := c.Scan()
+	go func() {
+		defer close(c.out)
+		send := func(evs []*schemas.TelemetryEvent) bool {
+			if len(evs) == 0 {
+				return true
+			}
+			select {
+			case c.out <- evs:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		}
+		if !send(first) {
+			return
+		}
+		t := time.NewTicker(c.cfg.Interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if !send(c.Scan()) {
+					return
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+func key(s Socket) string {
+	return s.Proto + "|" + s.Local.String() + "|" + s.Remote.String() + "|" + strconv.FormatUint(s.Inode, 10)
+}
+
+// Scan reads the socket table once and returns the events for what changed since the last Scan.
+func (c *Collector) Scan() []*schemas.TelemetryEvent {
+	c.scans.Add(1)
+	now := c.cfg.Now().UTC()
+	cur := map[string]Socket{}
+	var unresolved bool
+	for _, proto := range c.cfg.Protocols {
+		b, err := os.ReadFile(filepath.Join(c.cfg.ProcRoot, "net", proto))
+		if err != nil {
+			continue // e.g. no IPv6 in this kernel
+		}
+		socks, bad := ParseProcNet(proto, b)
+		c.bad.Add(uint64(bad))
+		for _, s := range socks {
+			if !s.Listening() && !s.Active() {
+				continue
+			}
+			k := key(s)
+			cur[k] = s
+			if _, ok := c.known[k]; !ok && s.Inode != 0 {
+				if _, ok := c.inode[s.Inode]; !ok {
+					unresolved = true
+				}
+			}
+		}
+	}
+	if unresolved {
+		c.scanFDs()
+	}
+	initial := c.first
+	c.first = false
+	var evs []*schemas.TelemetryEvent
+	for k, s := range cur {
+		if _, ok := c.known[k]; ok {
+			continue
+		}
+		t := &tracked{sock: s, listener: s.Listening(), owner: c.inode[s.Inode]}
+		c.known[k] = t
+		if initial && !*c.cfg.EmitInitial {
+			continue
+		}
+		ev := c.event(t, "opened", now)
+		if initial {
+			ev.Labels = map[string]string{LabelSeenBy: "initial"}
+		}
+		evs = append(evs, ev)
+		c.opened.Add(1)
+	}
+	for k, t := range c.known {
+		if _, ok := cur[k]; ok {
+			continue
+		}
+		delete(c.known, k)
+		delete(c.inode, t.sock.Inode)
+		evs = append(evs, c.event(t, "closed", now))
+		c.closed.Add(1)
+	}
+	sort.Slice(evs, func(i, j int) bool { // deterministic order within one scan
+		a, b := evs[i].Conn, evs[j].Conn
+		if a.Action != b.Action {
+			return a.Action > b.Action // opened before closed
+		}
+		return a.LocalPort < b.LocalPort || a.LocalPort == b.LocalPort && a.RemotePort < b.RemotePort
+	})
+	return evs
+}
+
+func (c *Collector) event(t *tracked, action string, now time.Time) *schemas.TelemetryEvent {
+	kind := schemas.KindConnection
+	if t.listener {
+		kind = schemas.KindListener
+	}
+	s := t.sock
+	conn := &schemas.Connection{
+		Action: action, Proto: s.Proto,
+		LocalAddr: s.Local.Addr().String(), LocalPort: s.Local.Port(),
+		State: s.StateName(), PID: t.owner.pid, Process: t.owner.name, Exe: t.owner.exe, UID: s.UID,
+	}
+	if !t.listener {
+		conn.RemoteAddr, conn.RemotePort = s.Remote.Addr().String(), s.Remote.Port()
+	}
+	return &schemas.TelemetryEvent{SchemaVersion: schemas.TelemetryVersion, Kind: kind, Time: now,
+		Host: c.cfg.Host, Source: Source, Conn: conn}
+}
+
+// scanFDs rebuilds the socket inode → owning process map from /proc/PID/fd.
+func (c *Collector) scanFDs() {
+	c.fdScans.Add(1)
+	ents, err := os.ReadDir(c.cfg.ProcRoot)
+	if err != nil {
+		return
+	}
+	m := map[uint64]owner{}
+	for _, e := range ents {
+		pid, err := strconv.ParseInt(e.Name(), 10, 32)
+		if err != nil {
+			continue
+		}
+		dir := filepath.Join(c.cfg.ProcRoot, e.Name(), "fd")
+		f, err := os.Open(dir)
+		if err != nil {
+			continue
+		}
+		names, _ := f.Readdirnames(-1)
+		_ = f.Close()
+		var o *owner
+		for _, n := range names {
+			l, err := os.Readlink(filepath.Join(dir, n))
+			if err != nil {
+				continue
+			}
+			ino, ok := socketInode(l)
+			if !ok {
+				continue
+			}
+			if _, dup := m[ino]; dup {
+				continue // shared after fork: the first owner found names it
+			}
+			if o == nil {
+				o = &owner{pid: int32(pid)}
+				if b, err := os.ReadFile(filepath.Join(c.cfg.ProcRoot, e.Name(), "comm")); err == nil {
+					o.name = strings.TrimSpace(string(b))
+				}
+				if exe, err := os.Readlink(filepath.Join(c.cfg.ProcRoot, e.Name(), "exe")); err == nil {
+					o.exe = strings.TrimSuffix(exe, " (deleted)")
+				}
+			}
+			m[ino] = *o
+		}
+	}
+	c.inode = m
+}
+
+// socketInode parses "socket:[12345]".
+func socketInode(link string) (uint64, bool) {
+	s, ok := strings.CutPrefix(link, "socket:[")
+	if !ok || !strings.HasSuffix(s, "]") {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s[:len(s)-1], 10, 64)
+	return n, err == nil
+}
