@@ -22,9 +22,9 @@ func spec() *service.ConfigSpec {
 		Categories("Local").
 		Summary("Socket table changes: `connection` and `listener` events (opened / closed) with the owning process.").
 		Description(`
-Every ` + "`interval`" + ` the collector reads /proc/net/{tcp,tcp6,udp,udp6}, diffs it with the
-previous read and emits ` + "`listener`" + ` events for listening TCP and unconnected UDP sockets and
-` + "`connection`" + ` events for live connections (5-tuple, state, pid, process, exe, uid). Socket
+Every `+"`interval`"+` the collector reads /proc/net/{tcp,tcp6,udp,udp6}, diffs it with the
+previous read and emits `+"`listener`"+` events for listening TCP and unconnected UDP sockets and
+`+"`connection`"+` events for live connections (5-tuple, state, pid, process, exe, uid). Socket
 inodes are mapped to processes through /proc/PID/fd only when new sockets appear. Connections
 that open and close between two reads are not seen. Linux only: elsewhere the input fails at
 start and says so.`).

@@ -22,7 +22,7 @@ func spec() *service.ConfigSpec {
 		Categories("Local").
 		Summary("Host metrics as `host_metric` events: CPU, memory, swap, load, disk and network I/O rates, fds, process count.").
 		Description(`
-Every ` + "`interval`" + `: cpu.{user,system,iowait,steal,idle} (percent of all CPUs since the
+Every `+"`interval`"+`: cpu.{user,system,iowait,steal,idle} (percent of all CPUs since the
 previous sample), mem.{total,used,available}_bytes, mem.used_percent, swap.*, load.{1,5,15},
 disk.{read,write}_bytes_per_s and disk.{reads,writes}_per_s per disk (label disk),
 net.{rx,tx}_{bytes,packets,errors}_per_s and net.rx_drops_per_s per interface (label interface),

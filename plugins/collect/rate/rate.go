@@ -21,11 +21,11 @@ type Result uint8
 
 // Observe results.
 const (
-	First Result = iota // first reading of this key: no rate yet
-	OK                  // rate computed
-	Wrapped             // the counter wrapped once; rate computed across the wrap
-	Reset               // the counter went back (reset/reboot): no rate, baseline restarted
-	Stale               // no time passed since the previous reading: no rate
+	First   Result = iota // first reading of this key: no rate yet
+	OK                    // rate computed
+	Wrapped               // the counter wrapped once; rate computed across the wrap
+	Reset                 // the counter went back (reset/reboot): no rate, baseline restarted
+	Stale                 // no time passed since the previous reading: no rate
 )
 
 type reading struct {
