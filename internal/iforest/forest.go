@@ -73,7 +73,18 @@ type Forest struct {
 	Size    []int32 // training rows that reached the node
 	Roots   []int32 // root node of each tree
 
-	cpsi float64 // c(SampleSize)
+	cpsi   float64 // c(SampleSize)
+	packed []node  // the scoring layout, see pack
+	proots []int32 // root of each tree in packed
+	full   *full   // the complete-tree layout, when the height limit allows
+}
+
+// node is one node of the scoring layout: 16 bytes, four to a cache line, the two children of a
+// split side by side (right = left+1), so one visit touches one cache line.
+type node struct {
+	thresh  float64 // split threshold, or the leaf's path length
+	feature int32   // -1 at a leaf
+	left    int32
 }
 
 // ErrNoData says there is nothing to fit on.
@@ -234,6 +245,33 @@ func (f *Forest) finish() {
 		}
 		f.Thresh[i] = float64(depth[i]) + C(int(f.Size[i]))
 	}
+	f.pack()
+	f.buildFull()
+}
+
+// pack lays every tree out breadth first with siblings adjacent, for scoring.
+func (f *Forest) pack() {
+	f.packed = make([]node, 0, len(f.Feature))
+	f.proots = make([]int32, 0, len(f.Roots))
+	var queue []int32
+	for _, r := range f.Roots {
+		base := int32(len(f.packed))
+		f.proots = append(f.proots, base)
+		f.packed = append(f.packed, node{})
+		queue = append(queue[:0], r)
+		for k := 0; k < len(queue); k++ {
+			g := queue[k]
+			at := base + int32(k)
+			if f.Feature[g] < 0 {
+				f.packed[at] = node{thresh: f.Thresh[g], feature: -1}
+				continue
+			}
+			l := int32(len(f.packed))
+			f.packed = append(f.packed, node{}, node{})
+			f.packed[at] = node{thresh: f.Thresh[g], feature: f.Feature[g], left: l}
+			queue = append(queue, f.Left[g], f.Right[g])
+		}
+	}
 }
 
 // builder grows trees for one goroutine, reusing its buffers.
@@ -369,32 +407,81 @@ func (b *builder) sample(rng *rand.Rand) {
 
 // PathLength returns E[h(x)], the mean path length of x over the trees.
 func (f *Forest) PathLength(x []float64) float64 {
-	feature, thresh, left, right := f.Feature, f.Thresh, f.Left, f.Right
+	if f.full != nil {
+		return f.full.pathSum(x, len(f.Roots)) / float64(len(f.Roots))
+	}
+	nodes := f.packed
 	var sum float64
-	for _, n := range f.Roots {
+	for _, n := range f.proots {
 		for {
-			ft := feature[n]
-			if ft < 0 {
+			nd := &nodes[n]
+			if nd.feature < 0 {
+				sum += nd.thresh
 				break
 			}
-			if x[ft] <= thresh[n] {
-				n = left[n]
-			} else {
-				n = right[n]
+			n = nd.left
+			if x[nd.feature] > nd.thresh {
+				n++
 			}
 		}
-		sum += thresh[n]
 	}
-	return sum / float64(len(f.Roots))
+	return sum / float64(len(f.proots))
+}
+
+// block is the number of rows scored together tree by tree, so a tree stays in L1 while it
+// judges them all.
+const block = 64
+
+// scoreRange scores rows [lo,hi) of X into out.
+func (f *Forest) scoreRange(X Matrix, out []float64, lo, hi int) {
+	var sums [block]float64
+	for s := lo; s < hi; s += block {
+		e := min(s+block, hi)
+		sums = [block]float64{}
+		if f.full != nil {
+			f.full.blockSums(X, s, e, len(f.Roots), sums[:])
+		} else {
+			f.scoreBlockPacked(X, s, e, sums[:])
+		}
+		for i := s; i < e; i++ {
+			out[i] = f.scoreOf(sums[i-s] / float64(len(f.proots)))
+		}
+	}
+}
+
+func (f *Forest) scoreBlockPacked(X Matrix, s, e int, sums []float64) {
+	nodes := f.packed
+	d := X.Cols
+	for _, r := range f.proots {
+		for i := s; i < e; i++ {
+			x := X.Data[i*d : i*d+d]
+			n := r
+			for {
+				nd := &nodes[n]
+				if nd.feature < 0 {
+					sums[i-s] += nd.thresh
+					break
+				}
+				n = nd.left
+				if x[nd.feature] > nd.thresh {
+					n++
+				}
+			}
+		}
+	}
+}
+
+func (f *Forest) scoreOf(pathLen float64) float64 {
+	if f.cpsi == 0 {
+		return 0.5
+	}
+	return math.Exp2(-pathLen / f.cpsi)
 }
 
 // Score returns s(x) = 2^(-E[h(x)]/c(ψ)) in (0,1]: near 1 is an outlier, well below 0.5 is normal.
 // x must have NumFeat values; it is not modified and Score is safe for concurrent use.
 func (f *Forest) Score(x []float64) float64 {
-	if f.cpsi == 0 {
-		return 0.5
-	}
-	return math.Exp2(-f.PathLength(x) / f.cpsi)
+	return f.scoreOf(f.PathLength(x))
 }
 
 // ScoreAll scores every row of X using workers goroutines (0 = Params.Workers, then GOMAXPROCS).
@@ -409,11 +496,9 @@ func (f *Forest) ScoreInto(X Matrix, out []float64, workers int) {
 	if workers <= 0 {
 		workers = f.Params.workers()
 	}
-	const chunk = 512
+	const chunk = 1024
 	if workers == 1 || X.Rows <= chunk {
-		for i := range X.Rows {
-			out[i] = f.Score(X.Row(i))
-		}
+		f.scoreRange(X, out, 0, X.Rows)
 		return
 	}
 	var wg sync.WaitGroup
@@ -427,9 +512,7 @@ func (f *Forest) ScoreInto(X Matrix, out []float64, workers int) {
 		go func() {
 			defer wg.Done()
 			for s := range next {
-				for i := s; i < min(s+chunk, X.Rows); i++ {
-					out[i] = f.Score(X.Row(i))
-				}
+				f.scoreRange(X, out, s, min(s+chunk, X.Rows))
 			}
 		}()
 	}
