@@ -141,7 +141,7 @@ func TestBoundedState(t *testing.T) {
 	f, err := New(Config{MaxOpen: 100, OpenFor: time.Hour})
 	require.NoError(t, err)
 	for i := range 1000 {
-		f.Process(Input{Time: t0, Host: "h", EntityKey: string(rune('a' + i%26)) + string(rune(i)), Layers: []schemas.LayerResult{res("temporal", 0.9)}})
+		f.Process(Input{Time: t0, Host: "h", EntityKey: string(rune('a'+i%26)) + string(rune(i)), Layers: []schemas.LayerResult{res("temporal", 0.9)}})
 	}
 	require.Equal(t, 100, f.Open())
 	ev, _ := f.Dropped()
