@@ -158,16 +158,22 @@ func defaultTmpDir() string {
 func parseServer(dsn string) (Config, error) {
 	c := Config{Scheme: SchemeClickHouse, Database: "default", UserEnv: DefaultUserEnv,
 		PasswordEnv: DefaultPasswordEnv, DialTimeout: 5 * time.Second, MaxOpenConns: 4, Compress: "lz4"}
-	u, err := url.Parse(dsn)
+	rest := dsn[len("clickhouse://"):]
+	authority, tail := rest, ""
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		authority, tail = rest[:i], rest[i:]
+	}
+	if strings.Contains(authority, "@") {
+		return c, badDSN(dsn, "credentials in the DSN are refused: set them in env vars (user_env, password_env options; default %s, %s)", DefaultUserEnv, DefaultPasswordEnv)
+	}
+	if authority == "" {
+		return c, badDSN(dsn, "missing host: want clickhouse://HOST:PORT/DB")
+	}
+	u, err := url.Parse("clickhouse://h" + tail)
 	if err != nil {
 		return c, badDSN(dsn, "%v", err)
 	}
-	if u.User != nil {
-		return c, badDSN(dsn, "credentials in the DSN are refused: set them in env vars (user_env, password_env options; default %s, %s)", DefaultUserEnv, DefaultPasswordEnv)
-	}
-	if u.Host == "" {
-		return c, badDSN(dsn, "missing host: want clickhouse://HOST:PORT/DB")
-	}
+	u.Host = authority
 	for _, h := range strings.Split(u.Host, ",") {
 		host, port, err := net.SplitHostPort(h)
 		if err != nil {

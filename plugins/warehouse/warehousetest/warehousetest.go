@@ -392,4 +392,3 @@ func testConcurrency(t *testing.T, w warehouse.Warehouse) {
 	}
 	require.Equal(t, 8*5*100, count(t, w, "SELECT count() FROM host_metrics FINAL WHERE host = "+warehouse.Quote(host)))
 }
-
