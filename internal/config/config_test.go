@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,9 @@ var expectedErrors = map[string][]string{
 	"dsn_no_host.bad.yaml": {
 		"dsn_no_host.bad.yaml:2:8: warehouse.dsn: clickhouse:// needs a host, e.g. clickhouse://clickhouse:9000/amoskys",
 		"dsn_no_host.bad.yaml:4:8: bus.dsn: sqlite:// needs a file path, e.g. sqlite://./data/bus.db",
+	},
+	"dsn_option.bad.yaml": {
+		"dsn_option.bad.yaml:2:8: warehouse.dsn: bad warehouse DSN \"chdb://./data/warehouse?insert=carrier_pigeon\": insert=\"carrier_pigeon\": want rowbinary, tsv or tsv_file",
 	},
 	"dsn_password.bad.yaml": {
 		"dsn_password.bad.yaml:2:8: warehouse.dsn must not carry a password: name the environment variable in warehouse.password_env",
@@ -188,6 +192,16 @@ func TestFullConfigValues(t *testing.T) {
 	require.Equal(t, "gochannel://", env["AMOSKYS_BUS_DSN"])
 	require.Equal(t, "web-01.example", env["AMOSKYS_HOST_ID"])
 	require.Equal(t, "7776000", env["AMOSKYS_WAREHOUSE_RETENTION_SECONDS"])
+}
+
+func TestServerWarehouseDSN(t *testing.T) {
+	c, err := loadCorpus(t, "server.good.yaml")
+	require.NoError(t, err)
+	abs, err := filepath.Abs(corpus)
+	require.NoError(t, err)
+	require.Equal(t, "clickhouse://clickhouse:9000/amoskys?ca_file="+url.QueryEscape(filepath.Join(abs, "certs/ca.pem"))+
+		"&password_env=CLICKHOUSE_PASSWORD&secure=true&user_env=CLICKHOUSE_USER", c.WarehouseDSN())
+	require.Equal(t, "postgres://amoskys@postgres:5432/amoskys?sslmode=disable", c.BusDSN())
 }
 
 func TestDefaults(t *testing.T) {

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -99,11 +100,40 @@ func (c *Config) Path(p string) string {
 
 // WarehouseDSN returns warehouse.dsn with a relative chdb:// directory resolved against the
 // directory of the config file.
+//
+// For clickhouse:// it adds what config.yaml says beside the DSN: user_env and password_env
+// (names of environment variables, never values) and TLS (secure=true, ca_file).
 func (c *Config) WarehouseDSN() string {
 	if rest, ok := strings.CutPrefix(c.Warehouse.DSN, "chdb://"); ok {
-		return "chdb://" + c.Path(rest)
+		dir, query, _ := strings.Cut(rest, "?")
+		if query != "" {
+			query = "?" + query
+		}
+		return "chdb://" + c.Path(dir) + query
 	}
-	return c.Warehouse.DSN
+	if !strings.HasPrefix(c.Warehouse.DSN, "clickhouse://") {
+		return c.Warehouse.DSN
+	}
+	base, query, _ := strings.Cut(c.Warehouse.DSN, "?")
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return c.Warehouse.DSN
+	}
+	set := func(k, v string) {
+		if v != "" && q.Get(k) == "" {
+			q.Set(k, v)
+		}
+	}
+	set("user_env", c.Warehouse.UsernameEnv)
+	set("password_env", c.Warehouse.PasswordEnv)
+	if c.Warehouse.TLS.Enabled() {
+		set("secure", "true")
+		set("ca_file", c.Path(c.Warehouse.TLS.CAFile))
+	}
+	if len(q) == 0 {
+		return base
+	}
+	return base + "?" + q.Encode()
 }
 
 // BusDSN returns bus.dsn with a relative sqlite:// file resolved like WarehouseDSN.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/amoskys/amoskys/plugins/warehouse"
 )
 
 type validator struct {
@@ -179,6 +181,16 @@ func (v *validator) warehouse() {
 	v.envName("warehouse.username_env", w.UsernameEnv, false)
 	v.envName("warehouse.password_env", w.PasswordEnv, false)
 	v.tls("warehouse.tls", w.TLS, false)
+	if scheme != "" {
+		// The warehouse parses the DSN it is given too (options such as ?insert=, ?lib=).
+		dsn := v.c.WarehouseDSN()
+		if scheme == "chdb" {
+			dsn = w.DSN // as written, so the message shows what the user wrote
+		}
+		if _, err := warehouse.ParseDSN(dsn); err != nil {
+			v.errf("warehouse.dsn", "warehouse.dsn: %v", err)
+		}
+	}
 	if scheme == "chdb" {
 		for _, f := range []string{"username_env", "password_env", "tls"} {
 			if v.written("warehouse." + f) {
@@ -217,12 +229,13 @@ func (v *validator) dsn(path, dsn string, allowed []string) string {
 	}
 	switch scheme {
 	case "chdb":
-		if rest == "" || strings.ContainsAny(rest, "?#") {
-			v.errf(path, "%s: chdb:// needs a directory path and nothing else, e.g. chdb://./data/warehouse", path)
+		dir, _, _ := strings.Cut(rest, "?")
+		if dir == "" {
+			v.errf(path, "%s: chdb:// needs a directory path, e.g. chdb://./data/warehouse", path)
 			return ""
 		}
-		if fi, err := os.Stat(v.c.Path(rest)); err == nil && !fi.IsDir() {
-			v.errf(path, "%s: chdb directory %q exists but is not a directory", path, rest)
+		if fi, err := os.Stat(v.c.Path(dir)); err == nil && !fi.IsDir() {
+			v.errf(path, "%s: chdb directory %q exists but is not a directory", path, dir)
 			return ""
 		}
 	case "sqlite":
@@ -248,14 +261,24 @@ func (v *validator) dsn(path, dsn string, allowed []string) string {
 			v.errf(path, "%s is not a valid URL: %s", path, redactURLError(err))
 			return ""
 		}
-		if u.Host == "" || u.Hostname() == "" {
+		if u.Host == "" {
 			v.errf(path, "%s: %s:// needs a host, e.g. %s", path, scheme, exampleDSN(scheme))
 			return ""
 		}
-		if p := u.Port(); p != "" {
-			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-				v.errf(path, "%s: port %q is out of range: 1..65535", path, p)
+		for _, hp := range strings.Split(u.Host, ",") { // clickhouse:// may list several replicas
+			host, port := hp, ""
+			if h, p, err := net.SplitHostPort(hp); err == nil {
+				host, port = h, p
+			}
+			if host == "" {
+				v.errf(path, "%s: %s:// needs a host, e.g. %s", path, scheme, exampleDSN(scheme))
 				return ""
+			}
+			if port != "" {
+				if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+					v.errf(path, "%s: port %q is out of range: 1..65535", path, port)
+					return ""
+				}
 			}
 		}
 		if _, hasPw := u.User.Password(); hasPw {
