@@ -48,8 +48,8 @@ func TestOutlierSetsMatchReference(t *testing.T) {
 	for _, fn := range files {
 		name := strings.TrimSuffix(filepath.Base(fn), ".csv")
 		t.Run(name, func(t *testing.T) {
-			if testing.Short() && name == "shuttle" {
-				t.Skip("large set skipped in -short")
+			if (testing.Short() || raceEnabled) && (name == "shuttle" || name == "mammography") {
+				t.Skip("large set skipped under -short and -race (scripts/iforest_compare.sh covers it)")
 			}
 			d, err := ReadLabelledCSV(fn)
 			require.NoError(t, err)

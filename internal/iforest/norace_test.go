@@ -1,0 +1,5 @@
+//go:build !race
+
+package iforest
+
+const raceEnabled = false
