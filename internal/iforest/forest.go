@@ -73,10 +73,11 @@ type Forest struct {
 	Size    []int32 // training rows that reached the node
 	Roots   []int32 // root node of each tree
 
-	cpsi   float64 // c(SampleSize)
-	packed []node  // the scoring layout, see pack
-	proots []int32 // root of each tree in packed
-	full   *full   // the complete-tree layout, when the height limit allows
+	cpsi   float64   // c(SampleSize)
+	packed []node    // the scoring layout, see pack
+	proots []int32   // root of each tree in packed
+	full   *full     // the complete-tree layout, when the height limit allows
+	wl, wr []float32 // log2(size/size of the left or right child): the bits a split buys
 }
 
 // node is one node of the scoring layout: 16 bytes, four to a cache line, the two children of a
@@ -237,8 +238,12 @@ func (f *Forest) assemble(trees []tree) {
 func (f *Forest) finish() {
 	f.cpsi = C(f.SampleSize)
 	depth := make([]int32, len(f.Feature))
+	f.wl = make([]float32, len(f.Feature))
+	f.wr = make([]float32, len(f.Feature))
 	for i := range f.Feature {
 		if f.Feature[i] >= 0 {
+			f.wl[i] = float32(math.Log2(float64(f.Size[i]) / float64(f.Size[f.Left[i]])))
+			f.wr[i] = float32(math.Log2(float64(f.Size[i]) / float64(f.Size[f.Right[i]])))
 			depth[f.Left[i]] = depth[i] + 1
 			depth[f.Right[i]] = depth[i] + 1
 			continue
@@ -528,20 +533,21 @@ func (f *Forest) ScoreInto(X Matrix, out []float64, workers int) {
 func (f *Forest) Shares(x []float64) []float64 {
 	out := make([]float64, f.NumFeat)
 	var total float64
+	feature, thresh, left, right := f.Feature, f.Thresh, f.Left, f.Right
 	for _, n := range f.Roots {
 		for {
-			ft := f.Feature[n]
+			ft := feature[n]
 			if ft < 0 {
 				break
 			}
-			c := f.Right[n]
-			if x[ft] <= f.Thresh[n] {
-				c = f.Left[n]
+			var w float64
+			if x[ft] <= thresh[n] {
+				w, n = float64(f.wl[n]), left[n]
+			} else {
+				w, n = float64(f.wr[n]), right[n]
 			}
-			w := math.Log2(float64(f.Size[n]) / float64(f.Size[c]))
 			out[ft] += w
 			total += w
-			n = c
 		}
 	}
 	if total > 0 {
