@@ -7,6 +7,7 @@ import (
 )
 import _ "github.com/amoskys/amoskys/processors/fuse"
 import _ "github.com/amoskys/amoskys/processors/geometric"
+import _ "github.com/amoskys/amoskys/processors/window"
 import _ "github.com/amoskys/amoskys/processors/alert"
 import _ "github.com/amoskys/amoskys/plugins/collect/process"
 import _ "github.com/amoskys/amoskys/processors/temporal"

@@ -5,9 +5,11 @@ package window
 // them. Append new names at the END of a list only; never rename or reorder.
 //
 // Every vector is one key's aggregate over one event-time window [Start, End). Values are
-// float64; a feature with no input in the window is 0 (counts) or the last carried value is NOT
-// used: means of absent metrics are 0 and their "<name>.n" is not exported, so read them with
-// the count features in mind.
+// float64; a feature with no input in the window is 0 (no value is carried over from an earlier
+// window), so a mean of 0 can also mean "no samples": read it with the count features.
+// Host net.* and snmp.* features are totals: the sum of every sample of that name in the window
+// divided by the number of distinct sample times (a collector emits either one total or one
+// sample per interface, not both; loopback "lo" is left out).
 
 // Key kinds (FeatureVector.KeyKind).
 const (

@@ -1,0 +1,925 @@
+// Package window is the window stage: event-time tumbling and sliding windows keyed by host,
+// process identity, interface and device; aggregates, distinct and first-seen counts, online
+// per-key normalisation, flags; it emits FeatureVectors when windows close. The logic here is
+// plain Go; plugin.go adapts it to Benthos as the `window` processor.
+package window
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/amoskys/amoskys/schemas"
+)
+
+// Spec is one window: Size long, a new one every Slide (Slide == Size: tumbling).
+type Spec struct {
+	Size, Slide time.Duration
+}
+
+// Name is the window's label in FeatureVector.Window: "1m", "5m/1m" for sliding.
+func (s Spec) Name() string {
+	if s.Slide == s.Size {
+		return durName(s.Size)
+	}
+	return durName(s.Size) + "/" + durName(s.Slide)
+}
+
+func durName(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return strconv.Itoa(int(d/time.Hour)) + "h"
+	case d%time.Minute == 0:
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	case d%time.Second == 0:
+		return strconv.Itoa(int(d/time.Second)) + "s"
+	}
+	return d.String()
+}
+
+// Normalisers.
+const (
+	NormRobust = "robust" // logistic of the robust z-score (v - median) / (IQR / 1.349): 0.5 at the median
+	NormMinMax = "minmax" // (v - min) / (max - min) over the key's history
+)
+
+// Config of a Window.
+type Config struct {
+	Windows         []Spec
+	AllowedLateness time.Duration // events older than the watermark minus this are late
+	MaxKeys         int           // most keys held over all hosts; events of new keys beyond it are not aggregated
+	KeyIdle         time.Duration // a key with no open window and no event for this long (event time) is forgotten
+	MaxSeen         int           // most first-seen values remembered per host and kind (exes, remotes, listeners)
+	Normalise       string        // robust | minmax
+	History         int           // window values kept per key and feature for normalisation
+	SpikeZ          float64       // robust |z| at or above this flags a spike
+	MinHistory      int           // history needed before spikes are flagged
+	MaxEventIDs     int           // event ids sampled per vector
+	KeyKinds        []string      // key kinds to emit (all by default)
+}
+
+// DefaultConfig: 1 minute tumbling, 5 minutes sliding by 1 minute, 1 hour sliding by 5 minutes.
+func DefaultConfig() Config {
+	return Config{
+		Windows:         []Spec{{time.Minute, time.Minute}, {5 * time.Minute, time.Minute}, {time.Hour, 5 * time.Minute}},
+		AllowedLateness: 10 * time.Second, MaxKeys: 100000, KeyIdle: 2 * time.Hour, MaxSeen: 100000,
+		Normalise: NormRobust, History: 64, SpikeZ: 6, MinHistory: 8, MaxEventIDs: 16,
+		KeyKinds: []string{KindHost, KindProcess, KindInterface, KindDevice},
+	}
+}
+
+// Validate checks a config.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Windows) == 0 {
+		errs = append(errs, errors.New("windows: at least one window"))
+	}
+	for i, w := range c.Windows {
+		if w.Size <= 0 || w.Slide <= 0 || w.Slide > w.Size || w.Size%w.Slide != 0 {
+			errs = append(errs, fmt.Errorf("windows[%d]: size %v and slide %v: need 0 < slide <= size and size a multiple of slide", i, w.Size, w.Slide))
+		}
+	}
+	if c.AllowedLateness < 0 {
+		errs = append(errs, errors.New("allowed_lateness: must not be negative"))
+	}
+	if c.Normalise != NormRobust && c.Normalise != NormMinMax {
+		errs = append(errs, fmt.Errorf("normalise: %q is not robust or minmax", c.Normalise))
+	}
+	if c.MaxKeys <= 0 || c.History <= 0 || c.MaxSeen <= 0 {
+		errs = append(errs, errors.New("max_keys, history and max_seen must be positive"))
+	}
+	for _, k := range c.KeyKinds {
+		if FeatureNames(k) == nil {
+			errs = append(errs, fmt.Errorf("key_kinds: unknown kind %q", k))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stats counts what the window stage did.
+type Stats struct {
+	Events, Late, KeysDropped, Vectors int64
+	Keys                               int
+}
+
+// feature index tables per kind.
+var featIdx = map[string]map[string]int{}
+
+func init() {
+	for _, k := range []string{KindHost, KindProcess, KindInterface, KindDevice} {
+		m := map[string]int{}
+		for i, n := range FeatureNames(k) {
+			m[n] = i
+		}
+		featIdx[k] = m
+	}
+}
+
+func featureList(kind string) []Feature {
+	switch kind {
+	case KindHost:
+		return HostFeatures
+	case KindProcess:
+		return ProcessFeatures
+	case KindInterface:
+		return InterfaceFeatures
+	}
+	return DeviceFeatures
+}
+
+var kindRank = map[string]int{KindHost: 0, KindProcess: 1, KindInterface: 2, KindDevice: 3}
+
+// stat accumulates one feature over one pane.
+type stat struct {
+	n, sum, sumsq, min, max float64
+	firstT, lastT           int64
+	firstV, lastV           float64
+	set                     map[string]struct{} // distinct values, or distinct sample times
+}
+
+func (s *stat) add(v float64, t int64) {
+	if s.n == 0 || v < s.min {
+		s.min = v
+	}
+	if s.n == 0 || v > s.max {
+		s.max = v
+	}
+	if s.n == 0 || t < s.firstT {
+		s.firstT, s.firstV = t, v
+	}
+	if s.n == 0 || t >= s.lastT {
+		s.lastT, s.lastV = t, v
+	}
+	s.n++
+	s.sum += v
+	s.sumsq += v * v
+}
+
+func (s *stat) addSet(x string) {
+	if s.set == nil {
+		s.set = map[string]struct{}{}
+	}
+	s.set[x] = struct{}{}
+}
+
+// pane is one key's accumulators over one slide-long interval.
+type pane struct {
+	stats  []stat
+	flags  map[string]struct{}
+	events []string
+}
+
+// keyState is one key on one host.
+type keyState struct {
+	kind, key, entity string
+	panes             []map[int64]*pane // per spec: pane start (unix ns) -> pane
+	hist              [][][]float64     // per spec, per feature: recent window values
+	lastSeen          int64
+}
+
+// hostState is everything known about one host.
+type hostState struct {
+	host      string
+	wm        int64   // watermark: the latest event time seen
+	closed    []int64 // per spec: windows ending at or before this are emitted
+	started   bool
+	keys      map[string]*keyState
+	seenExe   map[string]struct{}
+	seenRem   map[string]struct{}
+	seenLst   map[string]struct{}
+	procStart map[int32]int64 // pid -> start (unix s) of the latest process with that pid
+	procName  map[int32]string
+}
+
+const nShards = 16
+
+type shard struct {
+	mu    sync.Mutex
+	hosts map[string]*hostState
+}
+
+// Window holds the state of every host. It is safe for concurrent use: hosts are sharded,
+// each shard under its own lock, so the result for a host depends only on that host's events
+// and their order.
+type Window struct {
+	cfg    Config
+	emit   map[string]bool
+	shards [nShards]shard
+	mu     sync.Mutex // guards stats
+	stats  Stats
+	keys   int64
+}
+
+// New makes a Window.
+func New(cfg Config) (*Window, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	w := &Window{cfg: cfg, emit: map[string]bool{}}
+	for _, k := range cfg.KeyKinds {
+		w.emit[k] = true
+	}
+	for i := range w.shards {
+		w.shards[i].hosts = map[string]*hostState{}
+	}
+	return w, nil
+}
+
+// Stats returns the counters so far.
+func (w *Window) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.stats
+	s.Keys = int(w.keys)
+	return s
+}
+
+func (w *Window) shardOf(host string) *shard {
+	h := fnv.New32a()
+	h.Write([]byte(host))
+	return &w.shards[h.Sum32()%nShards]
+}
+
+// Add aggregates one event and returns the feature vectors of the windows its watermark
+// closes, in a deterministic order.
+func (w *Window) Add(ev *schemas.TelemetryEvent) []*schemas.FeatureVector {
+	sh := w.shardOf(ev.Host)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	hs := sh.hosts[ev.Host]
+	if hs == nil {
+		hs = &hostState{host: ev.Host, closed: make([]int64, len(w.cfg.Windows)), keys: map[string]*keyState{},
+			seenExe: map[string]struct{}{}, seenRem: map[string]struct{}{}, seenLst: map[string]struct{}{},
+			procStart: map[int32]int64{}, procName: map[int32]string{}}
+		sh.hosts[ev.Host] = hs
+	}
+	t := ev.Time.UnixNano()
+	if !hs.started {
+		hs.started = true
+		hs.wm = t
+		for i, s := range w.cfg.Windows {
+			hs.closed[i] = floorTo(t-int64(w.cfg.AllowedLateness), int64(s.Slide))
+		}
+	}
+	late := false
+	for i, s := range w.cfg.Windows {
+		if floorTo(t, int64(s.Slide))+int64(s.Slide) <= hs.closed[i] {
+			late = true
+		}
+	}
+	w.mu.Lock()
+	w.stats.Events++
+	if late {
+		w.stats.Late++
+	}
+	w.mu.Unlock()
+	if !late {
+		w.ingest(hs, ev, t)
+	}
+	var out []*schemas.FeatureVector
+	if t > hs.wm {
+		hs.wm = t
+		out = w.advance(hs, hs.wm-int64(w.cfg.AllowedLateness), false)
+	}
+	return out
+}
+
+// Flush closes every window of every host, as at the end of input or on shutdown.
+func (w *Window) Flush() []*schemas.FeatureVector {
+	var out []*schemas.FeatureVector
+	var hosts []string
+	for i := range w.shards {
+		sh := &w.shards[i]
+		sh.mu.Lock()
+		for h := range sh.hosts {
+			hosts = append(hosts, h)
+		}
+		sh.mu.Unlock()
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		sh := w.shardOf(h)
+		sh.mu.Lock()
+		if hs := sh.hosts[h]; hs != nil {
+			out = append(out, w.advance(hs, math.MaxInt64/2, true)...)
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
+func floorTo(t, d int64) int64 {
+	r := t % d
+	if r < 0 {
+		r += d
+	}
+	return t - r
+}
+
+// key returns (creating) the state of a key, or nil when the key cap is reached.
+func (w *Window) keyOf(hs *hostState, kind, key, entity string, t int64) *keyState {
+	ks := hs.keys[key]
+	if ks == nil {
+		w.mu.Lock()
+		if int(w.keys) >= w.cfg.MaxKeys {
+			w.stats.KeysDropped++
+			w.mu.Unlock()
+			return nil
+		}
+		w.keys++
+		w.mu.Unlock()
+		n := len(featureList(kind))
+		ks = &keyState{kind: kind, key: key, entity: entity, panes: make([]map[int64]*pane, len(w.cfg.Windows)), hist: make([][][]float64, len(w.cfg.Windows))}
+		for i := range ks.panes {
+			ks.panes[i] = map[int64]*pane{}
+			ks.hist[i] = make([][]float64, n)
+		}
+		hs.keys[key] = ks
+	}
+	if entity != "" {
+		ks.entity = entity
+	}
+	if t > ks.lastSeen {
+		ks.lastSeen = t
+	}
+	return ks
+}
+
+// upd applies f to the pane of every window spec that holds time t.
+type upd func(p *pane)
+
+func (w *Window) touch(ks *keyState, t int64, evID string, f upd) {
+	if ks == nil {
+		return
+	}
+	n := len(featureList(ks.kind))
+	for i, s := range w.cfg.Windows {
+		ps := floorTo(t, int64(s.Slide))
+		p := ks.panes[i][ps]
+		if p == nil {
+			p = &pane{stats: make([]stat, n)}
+			ks.panes[i][ps] = p
+		}
+		if evID != "" && len(p.events) < w.cfg.MaxEventIDs {
+			p.events = append(p.events, evID)
+		}
+		f(p)
+	}
+}
+
+func (p *pane) add(kind, name string, v float64, t int64) {
+	if i, ok := featIdx[kind][name]; ok {
+		p.stats[i].add(v, t)
+	}
+}
+
+func (p *pane) set(kind, name, x string) {
+	if i, ok := featIdx[kind][name]; ok {
+		p.stats[i].n++
+		p.stats[i].addSet(x)
+	}
+}
+
+func (p *pane) flag(f string) {
+	if p.flags == nil {
+		p.flags = map[string]struct{}{}
+	}
+	p.flags[f] = struct{}{}
+}
+
+// firstSeen records x in seen and reports whether it is new (bounded: past the cap nothing
+// more is remembered and nothing more counts as new).
+func (w *Window) firstSeen(seen map[string]struct{}, x string) bool {
+	if _, ok := seen[x]; ok || len(seen) >= w.cfg.MaxSeen {
+		return false
+	}
+	seen[x] = struct{}{}
+	return true
+}
+
+// host metric name -> host features fed (sum-per-time features are marked in sumPerTime).
+var hostMetricFeatures = map[string][]string{
+	"cpu.user": {"cpu.user", "cpu.user.max", "cpu.user.stddev"}, "cpu.system": {"cpu.system"}, "cpu.iowait": {"cpu.iowait"},
+	"mem.used_pct": {"mem.used_pct"}, "swap.used_pct": {"swap.used_pct"}, "load1": {"load1"}, "load5": {"load5"},
+	"net.rx_bytes_per_s": {"net.rx_bytes_per_s"}, "net.tx_bytes_per_s": {"net.tx_bytes_per_s"},
+	"disk.read_bytes_per_s": {"disk.read_bytes_per_s"}, "disk.write_bytes_per_s": {"disk.write_bytes_per_s"},
+}
+
+// features whose value is sum / distinct sample times.
+var sumPerTime = map[string]bool{
+	"host/net.rx_bytes_per_s": true, "host/net.tx_bytes_per_s": true, "host/disk.read_bytes_per_s": true, "host/disk.write_bytes_per_s": true,
+	"host/snmp.if_in_octets_per_s": true, "host/snmp.if_out_octets_per_s": true, "host/snmp.if_errors_per_s": true,
+	"device/if.in_octets_per_s": true, "device/if.out_octets_per_s": true, "device/if.in_errors_per_s": true,
+	"device/if.out_errors_per_s": true, "device/if.in_discards_per_s": true, "device/if.out_discards_per_s": true,
+}
+
+// interface feature by metric name (host net.* or SNMP if.*).
+var ifaceMetric = map[string][]string{
+	"net.rx_bytes_per_s": {"in_octets_per_s", "in_octets_per_s.max"}, "net.tx_bytes_per_s": {"out_octets_per_s", "out_octets_per_s.max"},
+	"if.in_octets_per_s": {"in_octets_per_s", "in_octets_per_s.max"}, "if.out_octets_per_s": {"out_octets_per_s", "out_octets_per_s.max"},
+	"net.rx_packets_per_s": {"in_packets_per_s"}, "net.tx_packets_per_s": {"out_packets_per_s"},
+	"if.in_ucast_pkts_per_s": {"in_packets_per_s"}, "if.out_ucast_pkts_per_s": {"out_packets_per_s"},
+	"net.rx_errors_per_s": {"in_errors_per_s"}, "net.tx_errors_per_s": {"out_errors_per_s"},
+	"if.in_errors_per_s": {"in_errors_per_s"}, "if.out_errors_per_s": {"out_errors_per_s"},
+	"net.rx_drops_per_s": {"in_discards_per_s"}, "net.tx_drops_per_s": {"out_discards_per_s"},
+	"if.in_discards_per_s": {"in_discards_per_s"}, "if.out_discards_per_s": {"out_discards_per_s"},
+}
+
+func (p *pane) addPerTime(kind, name string, v float64, t int64) {
+	if i, ok := featIdx[kind][name]; ok {
+		p.stats[i].add(v, t)
+		p.stats[i].addSet(strconv.FormatInt(t, 10))
+	}
+}
+
+func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
+	host := w.keyOf(hs, KindHost, "host", hs.host, t)
+	w.touch(host, t, ev.ID, func(p *pane) { p.add(KindHost, "events.count", 1, t) })
+	switch ev.Kind {
+	case schemas.KindProcessExec, schemas.KindProcessExit, schemas.KindProcessSample:
+		pr := ev.Process
+		if pr == nil {
+			return
+		}
+		start := pr.StartTime.Unix()
+		if pr.StartTime.IsZero() {
+			if s, ok := hs.procStart[pr.PID]; ok {
+				start = s
+			}
+		}
+		pkey := "proc:" + strconv.Itoa(int(pr.PID)) + "@" + strconv.FormatInt(start, 10)
+		var proc *keyState
+		if ev.Kind != schemas.KindProcessExit {
+			if _, known := hs.procStart[pr.PID]; known || len(hs.procStart) < w.cfg.MaxSeen {
+				hs.procStart[pr.PID] = start
+				hs.procName[pr.PID] = pr.Name
+			}
+			proc = w.keyOf(hs, KindProcess, pkey, pr.Name, t)
+		}
+		switch ev.Kind {
+		case schemas.KindProcessExec:
+			newExe := pr.Exe != "" && w.firstSeen(hs.seenExe, pr.Exe)
+			privEsc := pr.EUID == 0 && len(pr.Ancestry) > 0 && pr.Ancestry[0].EUID != 0
+			w.touch(host, t, "", func(p *pane) {
+				p.add(KindHost, "proc.exec_count", 1, t)
+				p.add(KindHost, "proc.exec_rate", 1, t)
+				if pr.Exe != "" {
+					p.set(KindHost, "proc.distinct_exe_count", pr.Exe)
+				}
+				p.set(KindHost, "proc.distinct_user_count", strconv.FormatUint(uint64(pr.UID), 10))
+				if newExe {
+					p.add(KindHost, "proc.new_exe_count", 1, t)
+					p.flag(FlagNewExecutable)
+				}
+				if privEsc {
+					p.add(KindHost, "proc.priv_esc_count", 1, t)
+					p.flag(FlagPrivilegeEscalation)
+				}
+			})
+			w.touch(proc, t, ev.ID, func(p *pane) {
+				if newExe {
+					p.flag(FlagNewExecutable)
+				}
+				if privEsc {
+					p.flag(FlagPrivilegeEscalation)
+				}
+			})
+			if ps, ok := hs.procStart[pr.PPID]; ok && pr.PPID != pr.PID {
+				parent := w.keyOf(hs, KindProcess, "proc:"+strconv.Itoa(int(pr.PPID))+"@"+strconv.FormatInt(ps, 10), hs.procName[pr.PPID], t)
+				w.touch(parent, t, "", func(p *pane) { p.add(KindProcess, "child_exec_count", 1, t) })
+			}
+		case schemas.KindProcessExit:
+			w.touch(host, t, "", func(p *pane) { p.add(KindHost, "proc.exit_count", 1, t) })
+			delete(hs.procStart, pr.PID)
+			delete(hs.procName, pr.PID)
+		case schemas.KindProcessSample:
+			w.touch(proc, t, ev.ID, func(p *pane) {
+				p.add(KindProcess, "cpu_percent", pr.CPUPercent, t)
+				p.add(KindProcess, "cpu_percent.max", pr.CPUPercent, t)
+				p.add(KindProcess, "rss_bytes", float64(pr.RSSBytes), t)
+				p.add(KindProcess, "rss_bytes.max", float64(pr.RSSBytes), t)
+				p.add(KindProcess, "fds", float64(pr.FDs), t)
+				p.add(KindProcess, "threads", float64(pr.Threads), t)
+				p.add(KindProcess, "read_bytes_per_s", float64(pr.ReadBytes), t)
+				p.add(KindProcess, "write_bytes_per_s", float64(pr.WriteBytes), t)
+				p.add(KindProcess, "samples", 1, t)
+			})
+		}
+	case schemas.KindConnection, schemas.KindListener:
+		c := ev.Conn
+		if c == nil {
+			return
+		}
+		var proc *keyState
+		if s, ok := hs.procStart[c.PID]; ok && c.PID != 0 {
+			proc = w.keyOf(hs, KindProcess, "proc:"+strconv.Itoa(int(c.PID))+"@"+strconv.FormatInt(s, 10), hs.procName[c.PID], t)
+		}
+		opened := c.Action != "closed"
+		if ev.Kind == schemas.KindConnection {
+			if !opened {
+				w.touch(host, t, "", func(p *pane) { p.add(KindHost, "conn.close_count", 1, t) })
+				return
+			}
+			newRem := c.RemoteAddr != "" && w.firstSeen(hs.seenRem, c.RemoteAddr)
+			w.touch(host, t, "", func(p *pane) {
+				p.add(KindHost, "conn.open_count", 1, t)
+				if c.RemoteAddr != "" {
+					p.set(KindHost, "conn.distinct_remote_count", c.RemoteAddr)
+				}
+				if newRem {
+					p.add(KindHost, "conn.new_remote_count", 1, t)
+				}
+			})
+			w.touch(proc, t, ev.ID, func(p *pane) {
+				p.add(KindProcess, "conn_count", 1, t)
+				if c.RemoteAddr != "" {
+					p.set(KindProcess, "distinct_remote_count", c.RemoteAddr)
+				}
+			})
+			return
+		}
+		if !opened {
+			return
+		}
+		lkey := c.Proto + "|" + c.LocalAddr + "|" + strconv.Itoa(int(c.LocalPort)) + "|" + c.Exe
+		newL := w.firstSeen(hs.seenLst, lkey)
+		w.touch(host, t, "", func(p *pane) {
+			p.add(KindHost, "listener.open_count", 1, t)
+			if newL {
+				p.add(KindHost, "listener.new_count", 1, t)
+				p.flag(FlagNewListener)
+			}
+		})
+		w.touch(proc, t, ev.ID, func(p *pane) { p.add(KindProcess, "listener_count", 1, t) })
+	case schemas.KindHostMetric:
+		m := ev.Metric
+		if m == nil || math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+			return
+		}
+		iface := m.Labels["interface"]
+		if iface != "lo" {
+			w.touch(host, t, "", func(p *pane) {
+				for _, f := range hostMetricFeatures[m.Name] {
+					if sumPerTime["host/"+f] {
+						p.addPerTime(KindHost, f, m.Value, t)
+					} else {
+						p.add(KindHost, f, m.Value, t)
+					}
+				}
+			})
+		}
+		if fs := ifaceMetric[m.Name]; iface != "" && fs != nil {
+			ik := w.keyOf(hs, KindInterface, "if:"+iface, iface, t)
+			w.touch(ik, t, ev.ID, func(p *pane) {
+				for _, f := range fs {
+					p.add(KindInterface, f, m.Value, t)
+				}
+				p.add(KindInterface, "samples", 1, t)
+			})
+		}
+	case schemas.KindSNMPMetric:
+		m := ev.Metric
+		if m == nil || math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+			return
+		}
+		dev := m.Device
+		dk := w.keyOf(hs, KindDevice, "dev:"+dev, dev, t)
+		iface := m.Labels["interface"]
+		if iface == "" {
+			iface = m.Labels["ifName"]
+		}
+		if iface == "" {
+			iface = m.Labels["ifIndex"]
+		}
+		w.touch(host, t, "", func(p *pane) {
+			p.set(KindHost, "snmp.device_count", dev)
+			switch m.Name {
+			case "if.in_octets_per_s":
+				p.addPerTime(KindHost, "snmp.if_in_octets_per_s", m.Value, t)
+			case "if.out_octets_per_s":
+				p.addPerTime(KindHost, "snmp.if_out_octets_per_s", m.Value, t)
+			case "if.in_errors_per_s", "if.out_errors_per_s":
+				p.addPerTime(KindHost, "snmp.if_errors_per_s", m.Value, t)
+			}
+		})
+		w.touch(dk, t, ev.ID, func(p *pane) {
+			p.add(KindDevice, "samples", 1, t)
+			switch {
+			case sumPerTime["device/"+m.Name]:
+				p.addPerTime(KindDevice, m.Name, m.Value, t)
+			case m.Name == "if.oper_status":
+				if m.Value == 1 {
+					p.set(KindDevice, "if.oper_up_count", iface)
+				}
+			default:
+				p.add(KindDevice, m.Name, m.Value, t)
+			}
+		})
+		if fs := ifaceMetric[m.Name]; iface != "" && fs != nil {
+			ik := w.keyOf(hs, KindInterface, "if:"+dev+"/"+iface, dev+"/"+iface, t)
+			w.touch(ik, t, ev.ID, func(p *pane) {
+				for _, f := range fs {
+					p.add(KindInterface, f, m.Value, t)
+				}
+				p.add(KindInterface, "samples", 1, t)
+			})
+		}
+	case schemas.KindDevice:
+		if d := ev.Device; d != nil {
+			dk := w.keyOf(hs, KindDevice, "dev:"+d.Address, firstNonEmpty(d.SysName, d.Address), t)
+			w.touch(dk, t, ev.ID, func(p *pane) { p.add(KindDevice, "device_events", 1, t) })
+		}
+	}
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+type closing struct {
+	end  int64
+	spec int
+	ks   *keyState
+}
+
+// advance emits every window of hs that ends at or before limit (all windows with data when
+// flush), then drops panes and keys no later window needs.
+func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.FeatureVector {
+	var cl []closing
+	for i, s := range w.cfg.Windows {
+		slide, size := int64(s.Slide), int64(s.Size)
+		lim := floorTo(limit, slide)
+		if !flush && lim <= hs.closed[i] {
+			continue
+		}
+		for _, ks := range hs.keys {
+			if len(ks.panes[i]) == 0 {
+				continue
+			}
+			minP, maxP := int64(math.MaxInt64), int64(math.MinInt64)
+			for ps := range ks.panes[i] {
+				minP = min(minP, ps)
+				maxP = max(maxP, ps)
+			}
+			from := max(hs.closed[i]+slide, minP+slide)
+			to := min(lim, maxP+size)
+			for e := from; e <= to; e += slide {
+				has := false
+				for ps := e - size; ps < e; ps += slide {
+					if ks.panes[i][ps] != nil {
+						has = true
+						break
+					}
+				}
+				if has {
+					cl = append(cl, closing{end: e, spec: i, ks: ks})
+				}
+			}
+		}
+		if flush {
+			var maxEnd int64 = hs.closed[i]
+			for _, c := range cl {
+				if c.spec == i && c.end > maxEnd {
+					maxEnd = c.end
+				}
+			}
+			hs.closed[i] = maxEnd
+		} else {
+			hs.closed[i] = lim
+		}
+	}
+	sort.Slice(cl, func(a, b int) bool {
+		x, y := cl[a], cl[b]
+		if x.end != y.end {
+			return x.end < y.end
+		}
+		if x.spec != y.spec {
+			return x.spec < y.spec
+		}
+		if kindRank[x.ks.kind] != kindRank[y.ks.kind] {
+			return kindRank[x.ks.kind] < kindRank[y.ks.kind]
+		}
+		return x.ks.key < y.ks.key
+	})
+	var out []*schemas.FeatureVector
+	for _, c := range cl {
+		fv := w.vector(hs, c.ks, c.spec, c.end)
+		if w.emit[c.ks.kind] {
+			out = append(out, fv)
+		}
+	}
+	// Drop panes no open window needs, then idle keys.
+	for i, s := range w.cfg.Windows {
+		for _, ks := range hs.keys {
+			for ps := range ks.panes[i] {
+				if ps+int64(s.Size) <= hs.closed[i] {
+					delete(ks.panes[i], ps)
+				}
+			}
+		}
+	}
+	var drop []string
+	for k, ks := range hs.keys {
+		empty := true
+		for i := range ks.panes {
+			if len(ks.panes[i]) > 0 {
+				empty = false
+			}
+		}
+		if empty && (flush && ks.kind == KindProcess || hs.wm-ks.lastSeen > int64(w.cfg.KeyIdle)) {
+			drop = append(drop, k)
+		}
+	}
+	for _, k := range drop {
+		delete(hs.keys, k)
+	}
+	w.mu.Lock()
+	w.keys -= int64(len(drop))
+	w.stats.Vectors += int64(len(out))
+	w.mu.Unlock()
+	return out
+}
+
+// vector merges the panes of one window and normalises it against the key's history.
+func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schemas.FeatureVector {
+	s := w.cfg.Windows[spec]
+	size, slide := int64(s.Size), int64(s.Slide)
+	feats := featureList(ks.kind)
+	merged := make([]stat, len(feats))
+	flags := map[string]struct{}{}
+	var events []string
+	for ps := end - size; ps < end; ps += slide {
+		p := ks.panes[spec][ps]
+		if p == nil {
+			continue
+		}
+		for i := range p.stats {
+			mergeStat(&merged[i], &p.stats[i])
+		}
+		for f := range p.flags {
+			flags[f] = struct{}{}
+		}
+		for _, e := range p.events {
+			if len(events) < w.cfg.MaxEventIDs {
+				events = append(events, e)
+			}
+		}
+	}
+	secs := s.Size.Seconds()
+	vals := make([]float64, len(feats))
+	for i, f := range feats {
+		st := &merged[i]
+		var v float64
+		switch {
+		case sumPerTime[ks.kind+"/"+f.Name]:
+			if len(st.set) > 0 {
+				v = st.sum / float64(len(st.set))
+			}
+		case f.Agg == AggCount || f.Agg == AggNew:
+			v = st.n
+		case f.Agg == AggSum:
+			v = st.sum
+		case f.Agg == AggRate:
+			v = st.n / secs
+		case f.Agg == AggMean:
+			if st.n > 0 {
+				v = st.sum / st.n
+			}
+		case f.Agg == AggMin:
+			v = st.min
+		case f.Agg == AggMax:
+			v = st.max
+		case f.Agg == AggStddev:
+			if st.n > 0 {
+				m := st.sum / st.n
+				v = math.Sqrt(math.Max(0, st.sumsq/st.n-m*m))
+			}
+		case f.Agg == AggDistinct:
+			v = float64(len(st.set))
+		case f.Agg == AggDelta:
+			if st.n >= 2 && st.lastT > st.firstT && st.lastV >= st.firstV {
+				v = (st.lastV - st.firstV) / (float64(st.lastT-st.firstT) / 1e9)
+			}
+		}
+		vals[i] = v
+	}
+	norm, spikes := w.normalise(ks, spec, vals)
+	for _, n := range spikes {
+		flags[FlagSpike] = struct{}{}
+		flags[FlagSpike+":"+n] = struct{}{}
+	}
+	fl := make([]string, 0, len(flags))
+	for f := range flags {
+		fl = append(fl, f)
+	}
+	sort.Strings(fl)
+	start := time.Unix(0, end-size).UTC()
+	name := s.Name()
+	sum := sha1.Sum([]byte(hs.host + "\x00" + ks.key + "\x00" + name + "\x00" + strconv.FormatInt(end-size, 10)))
+	return &schemas.FeatureVector{
+		SchemaVersion: schemas.FeaturesVersion,
+		ID:            hex.EncodeToString(sum[:8]),
+		Host:          hs.host, KeyKind: ks.kind, Key: ks.key, Entity: ks.entity,
+		Window: name, Start: start, End: time.Unix(0, end).UTC(),
+		Names: FeatureNames(ks.kind), Values: vals, Normalised: norm,
+		Flags: fl, EventIDs: events,
+	}
+}
+
+func mergeStat(d, s *stat) {
+	if s.n == 0 && len(s.set) == 0 {
+		return
+	}
+	if s.n > 0 {
+		if d.n == 0 || s.min < d.min {
+			d.min = s.min
+		}
+		if d.n == 0 || s.max > d.max {
+			d.max = s.max
+		}
+		if d.n == 0 || s.firstT < d.firstT {
+			d.firstT, d.firstV = s.firstT, s.firstV
+		}
+		if d.n == 0 || s.lastT >= d.lastT {
+			d.lastT, d.lastV = s.lastT, s.lastV
+		}
+	}
+	d.n += s.n
+	d.sum += s.sum
+	d.sumsq += s.sumsq
+	for x := range s.set {
+		d.addSet(x)
+	}
+}
+
+// normalise scales vals to 0..1 against the key's history for this window spec, records them,
+// and names the features whose robust z-score is a spike.
+func (w *Window) normalise(ks *keyState, spec int, vals []float64) ([]float64, []string) {
+	feats := featureList(ks.kind)
+	out := make([]float64, len(vals))
+	var spikes []string
+	for i, v := range vals {
+		h := ks.hist[spec][i]
+		med, iqr := medianIQR(h)
+		z := 0.0
+		if len(h) > 0 {
+			scale := iqr / 1.349
+			if scale == 0 {
+				scale = math.Max(1e-9, math.Abs(med)*0.05)
+			}
+			z = (v - med) / scale
+		}
+		if w.cfg.Normalise == NormMinMax {
+			lo, hi := v, v
+			for _, x := range h {
+				lo, hi = math.Min(lo, x), math.Max(hi, x)
+			}
+			if hi > lo {
+				out[i] = (v - lo) / (hi - lo)
+			}
+		} else {
+			out[i] = 1 / (1 + math.Exp(-math.Max(-40, math.Min(40, z))))
+		}
+		if len(h) >= w.cfg.MinHistory && math.Abs(z) >= w.cfg.SpikeZ && v > med {
+			spikes = append(spikes, feats[i].Name)
+		}
+		h = append(h, v)
+		if len(h) > w.cfg.History {
+			h = h[len(h)-w.cfg.History:]
+		}
+		ks.hist[spec][i] = h
+	}
+	return out, spikes
+}
+
+func medianIQR(h []float64) (float64, float64) {
+	if len(h) == 0 {
+		return 0, 0
+	}
+	s := append([]float64(nil), h...)
+	sort.Float64s(s)
+	q := func(p float64) float64 {
+		x := p * float64(len(s)-1)
+		i := int(x)
+		if i+1 >= len(s) {
+			return s[len(s)-1]
+		}
+		return s[i] + (x-float64(i))*(s[i+1]-s[i])
+	}
+	return q(0.5), q(0.75) - q(0.25)
+}
+
+// KeyString is the process key the window stage and the geometric layer share.
+func KeyString(pid int32, start time.Time) string {
+	return "proc:" + strconv.Itoa(int(pid)) + "@" + strconv.FormatInt(start.Unix(), 10)
+}
