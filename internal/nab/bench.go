@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,9 @@ type BenchOptions struct {
 	Out      string // OUT/<family>/<detector>_<file>.csv; empty: write nothing
 	Labels   string // combined_windows.json; empty: no scoring
 	Profiles string // profiles.json; empty: NAB's defaults
+	// References are other detectors' published results to score beside ours, by name: a
+	// results directory holding <family>/<name>_<file>.csv (NAB's results layout).
+	References map[string]string
 }
 
 // DetectorReport is one detector's outcome.
@@ -80,6 +84,37 @@ func Bench(opts BenchOptions, dets []Detector) ([]DetectorReport, error) {
 		}
 	}
 	var reports []DetectorReport
+	refNames := make([]string, 0, len(opts.References))
+	for n := range opts.References {
+		refNames = append(refNames, n)
+	}
+	sort.Strings(refNames)
+	for _, name := range refNames {
+		if windows == nil {
+			break
+		}
+		rep := DetectorReport{Name: name + " (published results)"}
+		var scored []*Series
+		for _, s := range series {
+			fam, file, _ := strings.Cut(s.Name, "/")
+			r, err := ReadSeriesFile(filepath.Join(opts.References[name], fam, name+"_"+file), s.Name)
+			if err != nil {
+				return nil, fmt.Errorf("reference %s: %w", name, err)
+			}
+			if len(r.Scores) != s.Len() {
+				return nil, fmt.Errorf("reference %s: %s has %d scores for %d rows", name, s.Name, len(r.Scores), s.Len())
+			}
+			scored = append(scored, r)
+		}
+		for _, p := range ProfileNames {
+			res, err := ScoreCorpus(p, scored, windows, profiles[p])
+			if err != nil {
+				return nil, err
+			}
+			rep.Results = append(rep.Results, res)
+		}
+		reports = append(reports, rep)
+	}
 	for _, det := range dets {
 		rep := DetectorReport{Name: det.Name}
 		scored := make([]*Series, len(series))
@@ -159,12 +194,12 @@ func PrintReport(w io.Writer, reps []DetectorReport) {
 		}
 	}
 	if scoredAny {
-		fmt.Fprintf(w, "%-28s %10s %14s %14s %10s\n", "detector", "standard", "reward_low_FP", "reward_low_FN", "threshold")
+		fmt.Fprintf(w, "%-34s %10s %14s %14s %10s\n", "detector", "standard", "reward_low_FP", "reward_low_FN", "threshold")
 		for _, r := range reps {
 			if r.Results == nil {
 				continue
 			}
-			fmt.Fprintf(w, "%-28s %10.1f %14.1f %14.1f %10.4f\n", r.Name,
+			fmt.Fprintf(w, "%-34s %10.1f %14.1f %14.1f %10.4f\n", r.Name,
 				r.Results[0].Normalised, r.Results[1].Normalised, r.Results[2].Normalised, r.Results[0].Threshold)
 		}
 		fmt.Fprintf(w, "(%d windows; published standard scores, full 58-file corpus:", reps[0].Results[0].Windows)
@@ -178,6 +213,9 @@ func PrintReport(w io.Writer, reps []DetectorReport) {
 		fmt.Fprintln(w, ")")
 	}
 	for _, r := range reps {
+		if r.Points == 0 {
+			continue
+		}
 		fmt.Fprintf(w, "%-28s %d points in %v: %.0f points/s (one core)\n", r.Name, r.Points, r.Elapsed.Round(time.Microsecond), r.PointsPerS)
 	}
 }
