@@ -407,6 +407,7 @@ func (w *Window) firstSeen(seen map[string]struct{}, x string) bool {
 // host metric name -> host features fed (sum-per-time features are marked in sumPerTime).
 var hostMetricFeatures = map[string][]string{
 	"cpu.user": {"cpu.user", "cpu.user.max", "cpu.user.stddev"}, "cpu.system": {"cpu.system"}, "cpu.iowait": {"cpu.iowait"},
+	"mem.used_percent": {"mem.used_pct"}, "swap.used_percent": {"swap.used_pct"}, "load.1": {"load1"}, "load.5": {"load5"},
 	"mem.used_pct": {"mem.used_pct"}, "swap.used_pct": {"swap.used_pct"}, "load1": {"load1"}, "load5": {"load5"},
 	"net.rx_bytes_per_s": {"net.rx_bytes_per_s"}, "net.tx_bytes_per_s": {"net.tx_bytes_per_s"},
 	"disk.read_bytes_per_s": {"disk.read_bytes_per_s"}, "disk.write_bytes_per_s": {"disk.write_bytes_per_s"},
@@ -614,6 +615,10 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 			switch {
 			case sumPerTime["device/"+m.Name]:
 				p.addPerTime(KindDevice, m.Name, m.Value, t)
+			case m.Name == "hr.swrun_count":
+				p.add(KindDevice, "hr.sw_run_count", m.Value, t)
+			case m.Name == "hr.processor_load_percent":
+				p.add(KindDevice, "hr.cpu_load", m.Value, t)
 			case m.Name == "if.oper_status":
 				if m.Value == 1 {
 					p.set(KindDevice, "if.oper_up_count", iface)

@@ -73,6 +73,8 @@ func TestTumblingAggregates(t *testing.T) {
 	add(metric("h", 1, "cpu.user", 10, nil))
 	add(metric("h", 11, "cpu.user", 20, nil))
 	add(metric("h", 21, "cpu.user", 30, nil))
+	add(metric("h", 7, "load.1", 2.5, nil))          // the host collector's names
+	add(metric("h", 8, "mem.used_percent", 40, nil)) // map to load1 and mem.used_pct
 	add(metric("h", 5, "net.rx_bytes_per_s", 100, map[string]string{"interface": "eth0"}))
 	add(metric("h", 5, "net.rx_bytes_per_s", 50, map[string]string{"interface": "eth1"}))
 	add(metric("h", 5, "net.rx_bytes_per_s", 999, map[string]string{"interface": "lo"}))
@@ -97,7 +99,7 @@ func TestTumblingAggregates(t *testing.T) {
 		"cpu.user": 20, "cpu.user.max": 30, "cpu.user.stddev": math.Sqrt(200.0 / 3),
 		"net.rx_bytes_per_s": (100 + 50 + 300) / 2.0, // per sample time: (150 + 300) / 2, lo left out
 		"proc.exec_count":    3, "proc.exec_rate": 3.0 / 60, "proc.distinct_exe_count": 2, "proc.new_exe_count": 2,
-		"proc.priv_esc_count": 1, "events.count": 12,
+		"proc.priv_esc_count": 1, "events.count": 14, "load1": 2.5, "mem.used_pct": 40,
 	}
 	for n, want := range checks {
 		if got := get(t, host, n); math.Abs(got-want) > 1e-9 {
