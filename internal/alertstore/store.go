@@ -386,3 +386,23 @@ func (s *Store) query(ctx context.Context, q string) ([]*schemas.AlertEvent, err
 	}
 	return out, sc.Err()
 }
+
+// After returns up to limit alerts strictly newer than c, oldest first: what a live stream missed.
+func (s *Store) After(ctx context.Context, c Cursor, limit int) ([]*schemas.AlertEvent, error) {
+	oldest, held := s.Index.Oldest()
+	inIndex := !s.Index.Truncated() || (held && (c.Time.After(oldest.Time) || (c.Time.Equal(oldest.Time) && c.ID >= oldest.ID)))
+	if inIndex || s.W == nil {
+		entries := s.Index.After(c, limit)
+		out := make([]*schemas.AlertEvent, len(entries))
+		for i, e := range entries {
+			out[i] = e.Alert
+		}
+		return out, nil
+	}
+	if !ValidID(c.ID) || limit < 1 {
+		return nil, ErrBadCursor
+	}
+	return s.query(ctx, "SELECT "+alertColumns+" FROM alerts FINAL WHERE run_id = '' AND (time, id) > ("+
+		formatTime(c.Time)+", "+Quote(c.ID)+") ORDER BY time ASC, id ASC LIMIT "+strconv.Itoa(limit)+
+		" SETTINGS output_format_json_quote_64bit_integers = 0")
+}
