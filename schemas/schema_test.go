@@ -201,7 +201,10 @@ func TestTelemetrySchemaRejects(t *testing.T) {
 		"version 2":            func(e *schemas.TelemetryEvent) { e.SchemaVersion = 2 },
 		"no host":              func(e *schemas.TelemetryEvent) { e.Host = "" },
 		"exec without process": func(e *schemas.TelemetryEvent) { e.Process = nil },
-		"bad proto":            func(e *schemas.TelemetryEvent) { e.Kind = schemas.KindConnection; e.Conn = &schemas.Connection{Action: "opened", Proto: "sctp"} },
+		"bad proto": func(e *schemas.TelemetryEvent) {
+			e.Kind = schemas.KindConnection
+			e.Conn = &schemas.Connection{Action: "opened", Proto: "sctp"}
+		},
 	}
 	for name, mut := range bad {
 		ev := telemetryExamples()[0]
