@@ -50,6 +50,9 @@ func CheckReadOnly(query string) error {
 			continue
 		}
 		up := strings.ToUpper(t.text)
+		if (i > 0 && toks[i-1].text == ".") || (i+1 < len(toks) && toks[i+1].text == ".") {
+			continue // a qualified name: system.numbers, alerts.update
+		}
 		switch up {
 		case "INSERT", "OUTFILE", "ALTER", "DROP", "TRUNCATE", "CREATE", "ATTACH", "DETACH",
 			"RENAME", "OPTIMIZE", "SYSTEM", "GRANT", "REVOKE", "KILL", "BACKUP", "RESTORE", "DELETE",

@@ -12,7 +12,7 @@ func TestCheckReadOnly(t *testing.T) {
 		"SHOW TABLES", "SHOW CREATE TABLE alerts", "DESCRIBE TABLE alerts", "EXPLAIN SELECT 1",
 		"-- comment\nSELECT 'insert into x'", "SELECT `update` FROM t", "/* c */ SELECT 1",
 		"SELECT * FROM alerts FINAL WHERE status = 'open' SETTINGS max_threads = 1",
-		"EXISTS TABLE alerts",
+		"EXISTS TABLE alerts", "SELECT number FROM system.numbers LIMIT 3",
 	}
 	for _, q := range ok {
 		require.NoError(t, CheckReadOnly(q), q)
@@ -24,7 +24,7 @@ func TestCheckReadOnly(t *testing.T) {
 		"SELECT 1 INTO OUTFILE '/tmp/x'", "CREATE TABLE x (a UInt8) ENGINE = Memory",
 		"SELECT * FROM remote('h', system.one)", "SELECT 'unterminated", "OPTIMIZE TABLE alerts",
 		"KILL QUERY WHERE 1", "TRUNCATE alerts", "WITH 1 AS x INSERT INTO t SELECT x",
-		"SELECT * FROM executable('sh', 'TSV', 'x String')", "/* open", "USE system",
+		"SELECT * FROM executable('sh', 'TSV', 'x String')", "/* open", "USE system", "SELECT * FROM system.one; SYSTEM FLUSH LOGS",
 	}
 	for _, q := range bad {
 		require.ErrorIs(t, CheckReadOnly(q), ErrReadOnly, q)

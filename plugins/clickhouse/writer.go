@@ -1,0 +1,208 @@
+// Package clickhouse holds the Benthos `clickhouse` output (telemetry, features and alerts into
+// the warehouse, bad rows to dead_letter) and input (stored telemetry read back in event-time
+// order, for replay). The logic here is plain Go; plugin.go adapts it to Benthos.
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/amoskys/amoskys/plugins/warehouse"
+	"github.com/amoskys/amoskys/schemas"
+)
+
+// TableAuto routes every message to its table by type and kind.
+const TableAuto = "auto"
+
+// Row statuses counted in amoskys_clickhouse_rows_total{status}.
+const (
+	StatusInserted   = "inserted"
+	StatusDeadLetter = "dead_letter"
+	StatusFailed     = "failed"
+)
+
+// Item is one message to write: a decoded value, or the error that prevented decoding.
+type Item struct {
+	Value   any // *schemas.TelemetryEvent, *schemas.FeatureVector or *schemas.AlertEvent
+	Err     error
+	Payload func() []byte // the message as received, for dead_letter
+}
+
+// Writer maps items to rows, inserts them table by table and sends what cannot be stored to
+// dead_letter with its reason, so the rest of a batch always lands.
+type Writer struct {
+	W      warehouse.Warehouse
+	Table  string           // TableAuto or one table name
+	Source string           // dead_letter.source
+	Now    func() time.Time // dead_letter.time (processing time)
+	// Retry runs op until it succeeds or gives up (backoff); nil runs it once.
+	Retry func(ctx context.Context, op func() error) error
+	// Count is told how many rows ended in each status; may be nil.
+	Count func(status string, n int)
+}
+
+// Result says what happened to a batch.
+type Result struct {
+	Inserted   int
+	DeadLetter int
+}
+
+type pending struct {
+	item  int
+	table string
+	row   []any
+}
+
+func (w *Writer) count(status string, n int) {
+	if w.Count != nil && n > 0 {
+		w.Count(status, n)
+	}
+}
+
+func (w *Writer) retry(ctx context.Context, op func() error) error {
+	if w.Retry == nil {
+		return op()
+	}
+	return w.Retry(ctx, op)
+}
+
+// route maps one value to its table and row.
+func (w *Writer) route(v any) (string, []any, error) {
+	var table string
+	var row []any
+	var err error
+	switch x := v.(type) {
+	case *schemas.TelemetryEvent:
+		table, row, err = warehouse.TelemetryRow(x)
+	case *schemas.FeatureVector:
+		table = warehouse.TableFeatures
+		row, err = warehouse.FeaturesRow(x)
+	case *schemas.AlertEvent:
+		table = warehouse.TableAlerts
+		if x != nil && x.RunID != "" {
+			table = warehouse.TableAlertsReplay
+		}
+		row, err = warehouse.AlertRow(x)
+	default:
+		return "", nil, fmt.Errorf("%w: cannot store a %T", warehouse.ErrBadRow, v)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if w.Table != TableAuto && w.Table != "" && w.Table != table {
+		if (w.Table == warehouse.TableAlerts || w.Table == warehouse.TableAlertsReplay) && (table == warehouse.TableAlerts || table == warehouse.TableAlertsReplay) {
+			return w.Table, row, nil
+		}
+		return "", nil, fmt.Errorf("%w: a row for %s cannot go to table %s", warehouse.ErrBadRow, table, w.Table)
+	}
+	return table, row, nil
+}
+
+// Write stores items. It returns an error only when the warehouse itself failed after retries
+// (then nothing may be acknowledged; a retry is safe because inserts are deduplicated by id).
+func (w *Writer) Write(ctx context.Context, items []Item) (Result, error) {
+	var res Result
+	var dead []warehouse.DeadLetter
+	now := time.Now
+	if w.Now != nil {
+		now = w.Now
+	}
+	kill := func(it Item, target, id string, reason error) {
+		var payload []byte
+		if it.Payload != nil {
+			payload = it.Payload()
+		}
+		dead = append(dead, warehouse.DeadLetter{Time: now(), Source: w.Source, Target: target,
+			Reason: reason.Error(), ID: id, Payload: payload})
+	}
+	byTable := map[string][]pending{}
+	var order []string
+	for i, it := range items {
+		if it.Err != nil {
+			kill(it, w.Table, "", it.Err)
+			continue
+		}
+		table, row, err := w.route(it.Value)
+		if err != nil {
+			kill(it, w.Table, idOf(it.Value), err)
+			continue
+		}
+		if _, ok := byTable[table]; !ok {
+			order = append(order, table)
+		}
+		byTable[table] = append(byTable[table], pending{item: i, table: table, row: row})
+	}
+	for _, table := range order {
+		rows := byTable[table]
+		for len(rows) > 0 {
+			vals := make([][]any, len(rows))
+			for i, p := range rows {
+				vals[i] = p.row
+			}
+			err := w.retry(ctx, func() error {
+				err := w.W.Insert(ctx, table, warehouse.Columns(table), vals)
+				var re *warehouse.RowError
+				if errors.As(err, &re) {
+					return permanent{err}
+				}
+				return err
+			})
+			var re *warehouse.RowError
+			if errors.As(err, &re) && re.Row >= 0 && re.Row < len(rows) {
+				// One row does not fit its columns: dead-letter it, insert the others.
+				p := rows[re.Row]
+				kill(items[p.item], table, idOf(items[p.item].Value), re)
+				rows = append(rows[:re.Row:re.Row], rows[re.Row+1:]...)
+				continue
+			}
+			if err != nil {
+				w.count(StatusFailed, len(items))
+				return res, fmt.Errorf("inserting into %s: %w", table, err)
+			}
+			res.Inserted += len(rows)
+			break
+		}
+	}
+	if len(dead) > 0 {
+		if err := w.retry(ctx, func() error { return warehouse.InsertDeadLetter(ctx, w.W, dead) }); err != nil {
+			w.count(StatusFailed, len(items))
+			return res, fmt.Errorf("inserting %d dead letters: %w", len(dead), err)
+		}
+		res.DeadLetter = len(dead)
+	}
+	w.count(StatusInserted, res.Inserted)
+	w.count(StatusDeadLetter, res.DeadLetter)
+	return res, nil
+}
+
+// permanent marks an error that retrying cannot fix.
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// IsPermanent reports whether err should not be retried.
+func IsPermanent(err error) bool {
+	var p permanent
+	return errors.As(err, &p)
+}
+
+func idOf(v any) string {
+	switch x := v.(type) {
+	case *schemas.TelemetryEvent:
+		if x != nil {
+			return x.ID
+		}
+	case *schemas.FeatureVector:
+		if x != nil {
+			return x.ID
+		}
+	case *schemas.AlertEvent:
+		if x != nil {
+			return x.ID
+		}
+	}
+	return ""
+}
