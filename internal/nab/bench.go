@@ -49,7 +49,8 @@ type BenchOptions struct {
 type DetectorReport struct {
 	Name       string
 	Points     int
-	Elapsed    time.Duration // time inside the detector only
+	Elapsed    time.Duration // wall time inside the detector only
+	CPU        time.Duration // process CPU time over the same spans
 	PointsPerS float64
 	Results    []*CorpusResult // one per profile, in ProfileNames order; nil without labels
 }
@@ -121,11 +122,12 @@ func Bench(opts BenchOptions, dets []Detector) ([]DetectorReport, error) {
 		for i, s := range series {
 			sc := det.New()
 			out := make([]float64, s.Len())
-			start := time.Now()
+			start, cpu := time.Now(), CPUTime()
 			for j, v := range s.Values {
 				out[j] = sc.Score(s.Timestamps[j], v)
 			}
 			rep.Elapsed += time.Since(start)
+			rep.CPU += CPUTime() - cpu
 			rep.Points += s.Len()
 			cp := *s
 			cp.Scores = out
@@ -216,7 +218,12 @@ func PrintReport(w io.Writer, reps []DetectorReport) {
 		if r.Points == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "%-28s %d points in %v: %.0f points/s (one core)\n", r.Name, r.Points, r.Elapsed.Round(time.Microsecond), r.PointsPerS)
+		perCPU := 0.0
+		if r.CPU > 0 {
+			perCPU = float64(r.Points) / r.CPU.Seconds()
+		}
+		fmt.Fprintf(w, "%-34s %d points on one goroutine: %.0f points/s wall (%v), %.0f points per CPU-second (%v CPU)\n",
+			r.Name, r.Points, r.PointsPerS, r.Elapsed.Round(time.Millisecond), perCPU, r.CPU.Round(time.Millisecond))
 	}
 }
 

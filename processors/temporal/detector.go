@@ -159,12 +159,21 @@ const madToSigma = 1.2533 // mean absolute deviation of a Gaussian is sigma*sqrt
 const nBins = 40 // surprise histogram: bins of a quarter octave of 1+r, r = -log10(p)
 
 func histBin(r float64) int {
-	b := int(4 * math.Log2(1+r))
-	if b >= nBins {
-		b = nBins - 1
+	b := 0
+	for b < nBins-1 && r >= binEdges[b+1] {
+		b++
 	}
 	return b
 }
+
+// binEdges[k] is the lowest surprise of bin k: 2^(k/4) - 1.
+var binEdges = func() [nBins]float64 {
+	var e [nBins]float64
+	for k := range e {
+		e[k] = math.Pow(2, float64(k)/4) - 1
+	}
+	return e
+}()
 
 // Detector follows one series. The zero value is not ready: use NewDetector.
 type Detector struct {
@@ -226,18 +235,38 @@ func NewDetector(cfg Config) *Detector {
 // N is the number of points seen.
 func (d *Detector) N() int { return d.n }
 
-// gaussSurprise is -log10 of the two-sided Gaussian tail probability of z.
+// gaussSurprise is -log10 of the two-sided Gaussian tail probability of z (|z| capped at 37,
+// where erfc underflows), read from a table with linear interpolation below 8 and from the
+// asymptotic (Mills ratio) series above.
 func gaussSurprise(z float64) float64 {
 	z = math.Abs(z)
+	if z < surpriseTableMax {
+		u := z * surpriseTableStep
+		i := int(u)
+		f := u - float64(i)
+		return surpriseTable[i] + f*(surpriseTable[i+1]-surpriseTable[i])
+	}
 	if z > 37 {
 		z = 37
 	}
-	p := math.Erfc(z / math.Sqrt2)
-	if p < 1e-300 {
-		p = 1e-300
-	}
-	return -math.Log10(p)
+	z2 := z * z
+	// 2Q(z) ~ 2 phi(z)/z * (1 - 1/z^2 + 3/z^4)
+	return (z2/2 + math.Log(z) + 0.5*math.Log(2*math.Pi) - math.Ln2 - math.Log1p(-1/z2+3/(z2*z2))) / math.Ln10
 }
+
+const (
+	surpriseTableMax  = 8.0
+	surpriseTableStep = 256.0 // entries per unit of z
+)
+
+var surpriseTable = func() []float64 {
+	n := int(surpriseTableMax*surpriseTableStep) + 2
+	t := make([]float64, n)
+	for i := range t {
+		t[i] = -math.Log10(math.Erfc(float64(i) / surpriseTableStep / math.Sqrt2))
+	}
+	return t
+}()
 
 const warmCap = 6.2 // -log10 of the two-sided Gaussian tail at 5σ
 
@@ -461,7 +490,7 @@ func (d *Detector) calibrated(r float64) float64 {
 	total := d.histTotal
 	exceed /= d.histWeight
 	total /= d.histWeight
-	return (exceed + w*math.Pow(10, -r)) / (total + w)
+	return (exceed + w*math.Exp(-r*math.Ln10)) / (total + w)
 }
 
 func (d *Detector) learnHist(r float64) {
