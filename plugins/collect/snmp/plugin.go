@@ -39,7 +39,7 @@ func spec() *service.ConfigSpec {
 		Categories("Network").
 		Summary("Polls SNMP v2c / v3 (authPriv) devices and emits `snmp_metric` events.").
 		Description(`
-Each target is polled on its own goroutine every ` + "`interval`" + `, so a dead or slow target
+Each target is polled on its own goroutine every `+"`interval`"+`, so a dead or slow target
 never stalls the others. A poll reads the system group (sys.uptime_seconds; a sysUpTime that goes
 back restarts every rate), IF-MIB ifTable/ifXTable (if.{in,out}_octets_per_s,
 if.{in,out}_ucast_pkts_per_s, errors and discards per second, if.oper_status, if.speed_mbps;
@@ -49,10 +49,10 @@ optionally hrSWRun (hr.swrun_count, per-process hr.swrun_mem_bytes and hr.swrun_
 the listed OIDs (counters become "<name>_per_s" rates). Walks use GETBULK (GETNEXT for v1).
 Numeric OIDs only: no MIB files are needed.
 
-Secrets never appear in the config: ` + "`community_env`" + `, ` + "`auth_pass_env`" + ` and
-` + "`priv_pass_env`" + ` name environment variables. Targets with an empty address are skipped, and
+Secrets never appear in the config: `+"`community_env`"+`, `+"`auth_pass_env`"+` and
+`+"`priv_pass_env`"+` name environment variables. Targets with an empty address are skipped, and
 with no targets left the input stays idle, so a pipeline may carry
-` + "`address: ${AMOSKYS_SNMP_TARGET:}`" + ` and enable it by setting the variable.`).
+`+"`address: ${AMOSKYS_SNMP_TARGET:}`"+` and enable it by setting the variable.`).
 		Field(service.NewDurationField(fieldInterval).Description("Poll period per target.").Default("30s").Example("10s")).
 		Field(service.NewObjectListField(fieldTargets,
 			service.NewStringField(fieldAddress).Description("host or host:port (161 by default). Empty: the target is skipped.").Example("10.0.0.1:161"),
