@@ -68,8 +68,8 @@ func Events(host string) []*schemas.TelemetryEvent {
 		Exe: "/usr/bin/bash", Cmdline: "bash -c 'echo \"hi\"\tthere'\n", Cwd: "/tmp", ExeInWritableDir: true,
 		UID: 1000, EUID: 0, SUID: 0, GID: 1000, EGID: 1000, SGID: 1000, User: "alice", TTY: "pts/0",
 		Cgroup: "/user.slice", CapEff: "000001ffffffffff", SocketFDs: 2, StdioSocket: true,
-		Ancestry: []schemas.Ancestor{{PID: 1, Name: "systemd", Exe: "/usr/lib/systemd/systemd", Cmdline: "/sbin/init", UID: 0, EUID: 0},
-			{PID: 77, Name: "sshd", Exe: "/usr/sbin/sshd", Cmdline: "sshd: alice [priv]", UID: 0, EUID: 0}}}
+		Ancestry: []schemas.Ancestor{{PID: 77, Name: "sshd", Exe: "/usr/sbin/sshd", Cmdline: "sshd: alice [priv]", UID: 0, EUID: 0},
+			{PID: 1, Name: "systemd", Exe: "/usr/lib/systemd/systemd", Cmdline: "/sbin/init", UID: 0, EUID: 0}}} // parent first
 	e.Labels = map[string]string{"team": "blue", "quote": "it's"}
 	evs = append(evs, e)
 	e = mk(1, schemas.KindProcessExit)
