@@ -1,6 +1,7 @@
 package sigma
 
 import (
+	"regexp/syntax"
 	"sort"
 	"strings"
 )
@@ -28,8 +29,29 @@ func matcherAtoms(f *fieldMatcher) ([]atom, bool) {
 	if f.field == Absent {
 		return nil, true // never true: an empty necessary set
 	}
-	if f.cased || f.keywords != nil || f.exists != 0 || f.null || len(f.ms) == 0 {
+	if f.keywords != nil || f.exists != 0 || f.null || len(f.ms) == 0 {
 		return nil, false
+	}
+	if f.cased { // only regular expressions have a case-insensitive necessary literal
+		var out []atom
+		ms := f.ms
+		if f.all {
+			ms = ms[:1]
+		}
+		for _, m := range ms {
+			re, ok := m.(mRegex)
+			if !ok {
+				return nil, false
+			}
+			lits, ok := regexLiterals(re.re.String())
+			if !ok {
+				return nil, false
+			}
+			for _, l := range lits {
+				out = append(out, atom{field: f.field, sub: true, lit: l})
+			}
+		}
+		return out, true
 	}
 	ms := f.ms
 	if f.all {
@@ -238,4 +260,60 @@ func (ix *catIndex) candidates(rec *Record, mark []bool) {
 			})
 		}
 	}
+}
+
+// regexLiterals returns lowercased literals one of which every match of the expression
+// contains, or ok=false when it cannot tell.
+func regexLiterals(expr string) ([]string, bool) {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil, false
+	}
+	return reLits(re.Simplify())
+}
+
+func reLits(re *syntax.Regexp) ([]string, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if len(re.Rune) == 0 {
+			return nil, false
+		}
+		return []string{strings.ToLower(string(re.Rune))}, true
+	case syntax.OpCapture, syntax.OpPlus:
+		return reLits(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return reLits(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		var best []string
+		found := false
+		for _, s := range re.Sub {
+			if l, ok := reLits(s); ok && (!found || minLen(l) > minLen(best)) {
+				best, found = l, true
+			}
+		}
+		return best, found
+	case syntax.OpAlternate:
+		var out []string
+		for _, s := range re.Sub {
+			l, ok := reLits(s)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, l...)
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+func minLen(ls []string) int {
+	m := -1
+	for _, l := range ls {
+		if m < 0 || len(l) < m {
+			m = len(l)
+		}
+	}
+	return m
 }
