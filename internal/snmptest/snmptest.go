@@ -52,9 +52,21 @@ func Binary() (string, error) {
 	return "", errors.New("snmpd not found: run scripts/deps/20-snmpd.sh (apt-get install snmpd)")
 }
 
+// Options change the agent Start makes.
+type Options struct {
+	Port    uint16 // 0: a free port
+	SysName string // default amoskys-snmptest
+}
+
 // Start starts an agent for t and stops it at cleanup. Without snmpd the test is skipped, unless
 // AMOSKYS_REQUIRE_DEPS=1, when it fails.
 func Start(t testing.TB) *Agent {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options) *Agent {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
@@ -63,7 +75,7 @@ func Start(t testing.TB) *Agent {
 		}
 		t.Skip(err.Error())
 	}
-	a, err := start(bin, t.TempDir())
+	a, err := start(bin, t.TempDir(), o)
 	if err != nil {
 		t.Fatalf("starting snmpd: %v", err)
 	}
@@ -77,7 +89,7 @@ func StartDir(dir string) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return start(bin, dir)
+	return start(bin, dir, Options{})
 }
 
 func freeUDPPort() (uint16, error) {
@@ -89,7 +101,10 @@ func freeUDPPort() (uint16, error) {
 	return uint16(c.LocalAddr().(*net.UDPAddr).Port), nil
 }
 
-func start(bin, dir string) (*Agent, error) {
+func start(bin, dir string, o Options) (*Agent, error) {
+	if o.SysName == "" {
+		o.SysName = "amoskys-snmptest"
+	}
 	a := &Agent{Host: "127.0.0.1", Community: "amoskys-ro", User: "amoskysv3",
 		AuthPass: "auth-secret-123", PrivPass: "priv-secret-456", Dir: dir}
 	persist := filepath.Join(dir, "persist")
@@ -114,9 +129,12 @@ func start(bin, dir string) (*Agent, error) {
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freeUDPPort()
-		if err != nil {
-			return nil, err
+		port := o.Port
+		if port == 0 {
+			var err error
+			if port, err = freeUDPPort(); err != nil {
+				return nil, err
+			}
 		}
 		a.Port = port
 		conf := fmt.Sprintf(`agentAddress udp:127.0.0.1:%d
@@ -125,8 +143,8 @@ createUser %s SHA "%s" AES "%s"
 rouser %s priv
 sysLocation amoskys-test
 sysContact amoskys@localhost
-sysName amoskys-snmptest
-`, port, a.Community, a.User, a.AuthPass, a.PrivPass, a.User)
+sysName %s
+`, port, a.Community, a.User, a.AuthPass, a.PrivPass, a.User, o.SysName)
 		confPath := filepath.Join(dir, "snmpd.conf")
 		if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 			return nil, err
@@ -143,10 +161,10 @@ sysName amoskys-snmptest
 			return nil, err
 		}
 		a.cmd = cmd
-		if err := a.waitReady(10 * time.Second); err != nil {
+		if err := a.waitReady(10*time.Second, o.SysName); err != nil {
 			a.Stop()
 			lastErr = fmt.Errorf("%w; log: %s %s", err, a.LogTail(), stderr.String())
-			if strings.Contains(a.LogTail(), "Error opening specified endpoint") {
+			if o.Port == 0 && strings.Contains(a.LogTail(), "Error opening specified endpoint") {
 				continue // port taken in the meantime: try another
 			}
 			return nil, lastErr
@@ -158,7 +176,7 @@ sysName amoskys-snmptest
 
 // waitReady waits until the agent answers a v2c GET of sysName (a raw BER packet: no client
 // library needed here).
-func (a *Agent) waitReady(limit time.Duration) error {
+func (a *Agent) waitReady(limit time.Duration, sysName string) error {
 	deadline := time.Now().Add(limit)
 	exited := make(chan struct{})
 	go func() { _, _ = a.cmd.Process.Wait(); close(exited) }()
@@ -176,7 +194,7 @@ func (a *Agent) waitReady(limit time.Duration) error {
 			buf := make([]byte, 1500)
 			n, err := c.Read(buf)
 			c.Close()
-			if err == nil && n > 0 && bytes.Contains(buf[:n], []byte("amoskys-snmptest")) {
+			if err == nil && n > 0 && bytes.Contains(buf[:n], []byte(sysName)) {
 				return nil
 			}
 		}
