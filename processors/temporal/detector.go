@@ -270,9 +270,9 @@ var surpriseTable = func() []float64 {
 
 const warmCap = 6.2 // -log10 of the two-sided Gaussian tail at 5σ
 
-func (d *Detector) scaleFloor(level float64) float64 {
-	return 1e-12 + floorRel*math.Abs(level)
-}
+func (d *Detector) scaleFloor(level float64) float64 { return d0floor(level) }
+
+func d0floor(level float64) float64 { return 1e-12 + floorRel*math.Abs(level) }
 
 // floorRel keeps sigma above a relative resolution so a constant series does not make every
 // change infinitely surprising.
@@ -508,6 +508,11 @@ func (d *Detector) learnHist(r float64) {
 	}
 }
 
+// relChange is |value - baseline| relative to the baseline's magnitude and spread.
+func (r Result) relChange() float64 {
+	return math.Abs(r.Value-r.Baseline) / (math.Abs(r.Baseline) + r.Sigma)
+}
+
 // Reason is a sentence a person can read, e.g.
 // "cpu.user 94 is 6.2 robust σ above its 1h baseline 12 ± 3 (spike, p=1e-9)".
 func (r Result) Reason(name string) string {
@@ -519,6 +524,10 @@ func (r Result) Reason(name string) string {
 	base := "baseline"
 	if r.Seasonal {
 		base = "time-of-day baseline"
+	}
+	if r.Sigma <= 2*d0floor(r.Baseline) {
+		return fmt.Sprintf("%s %s departs from its constant %s %s %s (%s, p=%.1e)",
+			name, fmtNum(r.Value), fmtDur(r.Horizon), base, fmtNum(r.Baseline), r.Kind, r.P)
 	}
 	return fmt.Sprintf("%s %s is %.1f robust σ %s its %s %s %s ± %s (%s, p=%.1e)",
 		name, fmtNum(r.Value), z, dir, fmtDur(r.Horizon), base, fmtNum(r.Baseline), fmtNum(r.Sigma), r.Kind, r.P)

@@ -125,7 +125,14 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 		}
 		return out
 	}
-	sort.SliceStable(warm, func(i, j int) bool { return warm[i].res.Score > warm[j].res.Score })
+	// Highest score first; among equal scores (saturated ones), the larger relative change.
+	sort.SliceStable(warm, func(i, j int) bool {
+		a, b := warm[i].res, warm[j].res
+		if a.Score != b.Score {
+			return a.Score > b.Score
+		}
+		return a.relChange() > b.relChange()
+	})
 	score := warm[0].res.Score
 	out.Score = &score
 	for _, w := range warm {
