@@ -17,14 +17,21 @@ import (
 	"github.com/amoskys/amoskys/schemas"
 )
 
-// Allow suppresses matches of one rule (or every rule, Rule "*") for matching images (Sigma
-// wildcards, case-insensitive), users or hosts.
+// Allow suppresses matches of one rule (or every rule, Rule "*") for matching images or parent
+// images (wildcards * and ?, case-insensitive), users or hosts.
 type Allow struct {
-	Rule   string   `json:"rule" yaml:"rule"`
-	Images []string `json:"images,omitempty" yaml:"images"`
-	Users  []string `json:"users,omitempty" yaml:"users"`
-	Hosts  []string `json:"hosts,omitempty" yaml:"hosts"`
+	Rule         string   `json:"rule" yaml:"rule"`
+	Images       []string `json:"images,omitempty" yaml:"images"`
+	ParentImages []string `json:"parent_images,omitempty" yaml:"parent_images"`
+	Users        []string `json:"users,omitempty" yaml:"users"`
+	Hosts        []string `json:"hosts,omitempty" yaml:"hosts"`
 }
+
+// DefaultAllow is the allow-list of the plugin's default config: `go test` and `go run` execute
+// their build products, and those spawn shells, from Go's temporary build directory, which
+// SigmaHQ's /tmp execution rules would otherwise report on every test run. Remove it on hosts
+// where nobody builds Go.
+var DefaultAllow = []Allow{{Rule: "*", Images: []string{"/tmp/go-build*"}, ParentImages: []string{"/tmp/go-build*"}}}
 
 // Config of an Engine.
 type Config struct {
@@ -48,9 +55,10 @@ type loaded struct {
 }
 
 type allowM struct {
-	images []sigmaGlob
-	users  map[string]bool
-	hosts  map[string]bool
+	images  []sigmaGlob
+	parents []sigmaGlob
+	users   map[string]bool
+	hosts   map[string]bool
 }
 
 // sigmaGlob is a case-insensitive pattern with the * and ? wildcards.
@@ -126,6 +134,9 @@ func (e *Engine) Reload() (*sigma.LoadReport, error) {
 		for _, i := range a.Images {
 			m.images = append(m.images, sigmaGlob{i})
 		}
+		for _, i := range a.ParentImages {
+			m.parents = append(m.parents, sigmaGlob{i})
+		}
 		for _, u := range a.Users {
 			m.users[strings.ToLower(u)] = true
 		}
@@ -191,6 +202,13 @@ func (l *loaded) allowed(id string, ev *schemas.TelemetryEvent, rec *sigma.Recor
 			}
 			for _, img := range rec.Raw(fImage) {
 				for _, g := range a.images {
+					if g.match(img) {
+						return true
+					}
+				}
+			}
+			for _, img := range rec.Raw(fParentImage) {
+				for _, g := range a.parents {
 					if g.match(img) {
 						return true
 					}

@@ -48,11 +48,12 @@ on; feature vectors and alerts pass untouched. Rules reload atomically when thei
 				Default([]any{}).Example([]any{"../shared/data/sigma/rules/linux"}),
 			service.NewObjectListField(fieldAllow,
 				service.NewStringField("rule").Description("Rule id the entry applies to, or * for every rule.").Default("*"),
-				service.NewStringListField("images").Description("Images (Sigma wildcards, case-insensitive) whose matches are dropped.").Default([]any{}),
+				service.NewStringListField("images").Description("Images (wildcards * and ?, case-insensitive) whose matches are dropped.").Default([]any{}),
+				service.NewStringListField("parent_images").Description("Parent images (wildcards * and ?, case-insensitive) whose children's matches are dropped.").Default([]any{}),
 				service.NewStringListField("users").Description("Users (names as in the User field) whose matches are dropped.").Default([]any{}),
 				service.NewStringListField("hosts").Description("Hosts whose matches are dropped.").Default([]any{}),
-			).Description("Allow-lists: matches they cover are dropped and counted in amoskys_geometric_suppressed_total.").
-				Default([]any{}).Example([]any{map[string]any{"rule": "amoskys-new-listener-non-service", "images": []any{"/usr/local/bin/devserver"}}}),
+			).Description("Allow-lists: matches they cover are dropped and counted in amoskys_geometric_suppressed_total. The default drops matches on Go's temporary build directory (go test, go run); set [] to drop nothing.").
+				Default(defaultAllowAny()).Example([]any{map[string]any{"rule": "amoskys-new-listener-non-service", "images": []any{"/usr/local/bin/devserver"}}}),
 			service.NewBoolField(fieldWatch).Description("Reload the rules when a file under the rule directories changes.").Default(true),
 			service.NewDurationField(fieldDebounce).Description("Wait this long after the last file change before reloading.").Default("300ms").Advanced(),
 		).
@@ -103,6 +104,9 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (service.B
 			return nil, err
 		}
 		if x.Images, err = a.FieldStringList("images"); err != nil {
+			return nil, err
+		}
+		if x.ParentImages, err = a.FieldStringList("parent_images"); err != nil {
 			return nil, err
 		}
 		if x.Users, err = a.FieldStringList("users"); err != nil {
@@ -194,4 +198,20 @@ func (p *processor) Close(context.Context) error {
 		p.cancel()
 	}
 	return nil
+}
+
+func defaultAllowAny() []any {
+	var out []any
+	for _, a := range DefaultAllow {
+		out = append(out, map[string]any{"rule": a.Rule, "images": strs(a.Images), "parent_images": strs(a.ParentImages)})
+	}
+	return out
+}
+
+func strs(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
 }

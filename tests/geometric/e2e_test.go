@@ -81,7 +81,8 @@ func startPipeline(t *testing.T) *pipeline {
 	if d := filepath.Join(repoRoot(), "..", "shared", "data", "sigma", "rules", "linux"); dirExists(d) {
 		sigmaDirs = append(sigmaDirs, d) // every SigmaHQ Linux rule, as the detect pipeline may load them
 	}
-	eng, err := geometric.New(geometric.Config{RuleDirs: []string{filepath.Join(repoRoot(), "rules")}, SigmaDirs: sigmaDirs})
+	// The plugin's default allow-list: Go's own build directory (this test binary runs from it).
+	eng, err := geometric.New(geometric.Config{RuleDirs: []string{filepath.Join(repoRoot(), "rules")}, SigmaDirs: sigmaDirs, Allow: geometric.DefaultAllow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +380,17 @@ func TestGeometricRealProcesses(t *testing.T) {
 // Ordinary work raises nothing above LOW through the same path.
 func TestOrdinaryWorkStaysLow(t *testing.T) {
 	p := startPipeline(t)
-	dir := t.TempDir()
+	// A project directory as a developer has one (not /tmp, where running a fresh binary is
+	// exactly what the /tmp execution rules look for): under the repo's ignored .cache.
+	base := filepath.Join(repoRoot(), ".cache")
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp(base, "ordinary-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module tiny\n\ngo 1.22\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
