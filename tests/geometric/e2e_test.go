@@ -250,15 +250,23 @@ func asNobody(t *testing.T, script string) int {
 	return cmd.Process.Pid
 }
 
+// run runs a command under a root shell, so its parent is an ordinary shell and not this test
+// binary (whose directory, Go's build dir, is on the default allow-list).
 func run(t *testing.T, name string, args ...string) int {
 	t.Helper()
-	cmd := exec.Command(name, args...)
+	script := shellQuote(name)
+	for _, a := range args {
+		script += " " + shellQuote(a)
+	}
+	cmd := exec.Command("/bin/sh", "-c", script+"; true")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 	}
 	return cmd.Process.Pid
 }
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func TestGeometricRealProcesses(t *testing.T) {
 	p := startPipeline(t)
@@ -330,12 +338,8 @@ func TestGeometricRealProcesses(t *testing.T) {
 		p.await(t, pid, "amoskys-exec-writable-dir")
 	})
 	t.Run("topology/deleted executable", func(t *testing.T) {
-		cmd := exec.Command(helper, "deleted", "/bin/sleep", "0.3")
-		cmd.Env = append(os.Environ(), "HELPER_DIR="+dir)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%v\n%s", err, out)
-		}
-		p.await(t, cmd.Process.Pid, "amoskys-exec-deleted")
+		pid := run(t, "/usr/bin/env", "HELPER_DIR="+dir, helper, "deleted", "/bin/sleep", "0.3")
+		p.await(t, pid, "amoskys-exec-deleted")
 	})
 	t.Run("topology/masquerading name", func(t *testing.T) {
 		target := install(t, "/bin/sleep", filepath.Join(dir, "xmrig"), 0, 0o755)
