@@ -27,6 +27,10 @@ type BenchResult struct {
 	Cores          int       `json:"cores"`
 	SingleRowUS    float64   `json:"single_row_us"`     // Score of one row, mean over many calls
 	SingleExplainU float64   `json:"single_explain_us"` // Explain of one row (score + shares + sort)
+	// The same single-core figures in CPU time of the scoring thread: steadier than wall time on a
+	// shared machine (what other processes take does not count).
+	RowsPerS1CPU   float64 `json:"rows_per_s_1core_cpu"`
+	SingleRowUSCPU float64 `json:"single_row_us_cpu"`
 }
 
 // Bench fits a forest for each seed 0..seeds-1 on the whole set (unsupervised), scores every
@@ -71,32 +75,43 @@ func Bench(name string, d *Labelled, seeds int, p Params) (BenchResult, error) {
 	r.FitMS1 = float64(fit1.Microseconds()) / 1e3 / float64(seeds)
 	f := last.Forest()
 	out := make([]float64, d.X.Rows)
-	r.RowsPerS1 = throughput(func() { f.ScoreInto(d.X, out, 1) }, d.X.Rows)
-	r.RowsPerSAll = throughput(func() { f.ScoreInto(d.X, out, 0) }, d.X.Rows)
-	r.SingleRowUS = perCall(d.X, func(x []float64) { sink += last.Score(x) })
-	r.SingleExplainU = perCall(d.X, func(x []float64) { sink += last.Explain(x).Score })
+	r.RowsPerS1, r.RowsPerS1CPU = throughput(func() { f.ScoreInto(d.X, out, 1) }, d.X.Rows)
+	r.RowsPerSAll, _ = throughput(func() { f.ScoreInto(d.X, out, 0) }, d.X.Rows)
+	r.SingleRowUS, r.SingleRowUSCPU = perCall(d.X, func(x []float64) { sink += last.Score(x) })
+	r.SingleExplainU, _ = perCall(d.X, func(x []float64) { sink += last.Explain(x).Score })
 	return r, nil
 }
 
 var sink float64
 
-// throughput repeats f (which handles rows rows) for at least 300 ms and returns rows per second.
-func throughput(f func(), rows int) float64 {
+// throughput repeats f (which handles rows rows) for at least 300 ms and returns rows per
+// second of wall time and of the calling thread's CPU time.
+func throughput(f func(), rows int) (wall, cpu float64) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	f() // warm up
 	n := 0
-	t0 := time.Now()
+	t0, c0 := time.Now(), threadCPU()
 	for time.Since(t0) < 300*time.Millisecond {
 		f()
 		n++
 	}
-	return float64(n*rows) / time.Since(t0).Seconds()
+	w, c := time.Since(t0), threadCPU()-c0
+	wall = float64(n*rows) / w.Seconds()
+	if c > 0 {
+		cpu = float64(n*rows) / c.Seconds()
+	}
+	return wall, cpu
 }
 
-// perCall returns the median over batches of the mean time per single-row call, in µs.
-func perCall(X Matrix, f func([]float64)) float64 {
+// perCall returns the median over batches of the mean wall time per single-row call, and the
+// mean thread CPU time per call, in µs.
+func perCall(X Matrix, f func([]float64)) (wall, cpu float64) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	const batch = 1000
 	var per []float64
-	t0 := time.Now()
+	t0, c0 := time.Now(), threadCPU()
 	i := 0
 	for len(per) < 5 || time.Since(t0) < 200*time.Millisecond {
 		b0 := time.Now()
@@ -107,7 +122,7 @@ func perCall(X Matrix, f func([]float64)) float64 {
 		per = append(per, float64(time.Since(b0).Nanoseconds())/batch/1e3)
 	}
 	sort.Float64s(per)
-	return per[len(per)/2]
+	return per[len(per)/2], float64((threadCPU() - c0).Nanoseconds()) / float64(i) / 1e3
 }
 
 // WriteBenchTable prints results as a text table.

@@ -1,27 +1,21 @@
 package iforest
 
-import (
-	"math"
-	"unsafe"
-)
+import "math"
 
 // maxFullDepth bounds the complete-tree layout: 2^depth leaves per tree.
 const maxFullDepth = 14
 
 // full is the fast scoring layout: every tree padded to a complete binary tree of the height
-// limit L, nodes in heap order (children of i at 2i+1 and 2i+2). A leaf shallower than L becomes
-// a chain of pass-through nodes (threshold +Inf: always left) ending at a bottom leaf that holds
-// its path length, so every walk is exactly L branch-free steps: no leaf test, no misprediction.
+// limit L, nodes in heap order (children of i at 2i+1 and 2i+2), as a struct of arrays. A leaf
+// shallower than L becomes a chain of pass-through nodes (threshold +Inf: always left) ending at
+// a bottom leaf that holds its path length, so every walk is exactly L branch-free steps
+// (i = 2i+1+[x > t]): no leaf test, no misprediction, and several walks can be interleaved.
 type full struct {
 	depth    int
-	internal int        // 2^L - 1 internal nodes per tree
-	nodes    []fullNode // trees × internal
-	leaves   []float64  // trees × 2^L path lengths
-}
-
-type fullNode struct {
-	thresh  float64
-	feature int32
+	internal int       // 2^L - 1 internal nodes per tree
+	feats    []int32   // trees × internal: split feature
+	thrs     []float64 // trees × internal: split threshold
+	leaves   []float64 // trees × 2^L: path length
 }
 
 func (f *Forest) buildFull() {
@@ -36,9 +30,10 @@ func (f *Forest) buildFull() {
 		return
 	}
 	in := 1<<L - 1
-	fl := &full{depth: L, internal: in, nodes: make([]fullNode, in*len(f.Roots)), leaves: make([]float64, (in+1)*len(f.Roots))}
+	n := len(f.Roots)
+	fl := &full{depth: L, internal: in, feats: make([]int32, in*n), thrs: make([]float64, in*n), leaves: make([]float64, (in+1)*n)}
 	for t, r := range f.Roots {
-		nodes := fl.nodes[t*in : (t+1)*in]
+		feats, thrs := fl.feats[t*in:(t+1)*in], fl.thrs[t*in:(t+1)*in]
 		leaves := fl.leaves[t*(in+1) : (t+1)*(in+1)]
 		var fill func(g int32, i, k int) bool
 		fill = func(g int32, i, k int) bool {
@@ -50,10 +45,10 @@ func (f *Forest) buildFull() {
 				return true
 			}
 			if f.Feature[g] < 0 {
-				nodes[i] = fullNode{thresh: math.Inf(1)}
+				thrs[i] = math.Inf(1)
 				return fill(g, 2*i+1, k+1) && fill(g, 2*i+2, k+1)
 			}
-			nodes[i] = fullNode{thresh: f.Thresh[g], feature: f.Feature[g]}
+			feats[i], thrs[i] = f.Feature[g], f.Thresh[g]
 			return fill(f.Left[g], 2*i+1, k+1) && fill(f.Right[g], 2*i+2, k+1)
 		}
 		if !fill(r, 0, 0) {
@@ -70,85 +65,74 @@ func b2i(b bool) int {
 	return 0
 }
 
-// lanes is how many independent walks advance together, level by level: a walk is a chain of
-// dependent loads, so interleaving several lets the CPU overlap them instead of waiting on each.
-const lanes = 8
-
-// The two walks below are the hot loops of scoring. They index with unsafe pointer arithmetic to
-// shed the bounds checks (two per step, as many instructions as the step itself). That is sound
-// because of invariants checked once: buildFull only produces heap-ordered complete trees, so a
-// walk index stays below 2^L-1 for L steps and then names one of 2^L leaves; every node's feature
-// is < NumFeat (Fit makes it so, and Model.validate refuses files where it is not); and the
-// callers (Score, ScoreInto) check that each row holds NumFeat values.
-
-// pathSum is Σ over trees of the path length of x, on the complete layout; lanes walk several
-// trees at once.
+// pathSum is Σ over trees of the path length of x, on the complete layout; four trees are
+// walked at once so their chains of dependent loads overlap.
 func (fl *full) pathSum(x []float64, trees int) float64 {
 	var sum float64
 	in := fl.internal
-	np := unsafe.Pointer(unsafe.SliceData(fl.nodes))
-	lp := unsafe.Pointer(unsafe.SliceData(fl.leaves))
-	xp := unsafe.Pointer(unsafe.SliceData(x))
+	feats, thrs, leaves := fl.feats, fl.thrs, fl.leaves
 	t := 0
-	for ; t+lanes <= trees; t += lanes {
-		var idx [lanes]uintptr
+	for ; t+4 <= trees; t += 4 {
+		b0, b1, b2, b3 := t*in, (t+1)*in, (t+2)*in, (t+3)*in
+		f0, f1, f2, f3 := feats[b0:b0+in], feats[b1:b1+in], feats[b2:b2+in], feats[b3:b3+in]
+		h0, h1, h2, h3 := thrs[b0:b0+in], thrs[b1:b1+in], thrs[b2:b2+in], thrs[b3:b3+in]
+		var i0, i1, i2, i3 int
 		for range fl.depth {
-			for k := range lanes {
-				nd := (*fullNode)(unsafe.Add(np, (uintptr((t+k)*in)+idx[k])*unsafe.Sizeof(fullNode{})))
-				xv := *(*float64)(unsafe.Add(xp, uintptr(nd.feature)*8))
-				idx[k] = 2*idx[k] + 1 + uintptr(b2i(xv > nd.thresh))
-			}
+			i0 = 2*i0 + 1 + b2i(x[f0[i0]] > h0[i0])
+			i1 = 2*i1 + 1 + b2i(x[f1[i1]] > h1[i1])
+			i2 = 2*i2 + 1 + b2i(x[f2[i2]] > h2[i2])
+			i3 = 2*i3 + 1 + b2i(x[f3[i3]] > h3[i3])
 		}
-		for k := range lanes {
-			sum += *(*float64)(unsafe.Add(lp, (uintptr((t+k)*(in+1))+idx[k]-uintptr(in))*8))
-		}
+		sum += leaves[t*(in+1)+i0-in]
+		sum += leaves[(t+1)*(in+1)+i1-in]
+		sum += leaves[(t+2)*(in+1)+i2-in]
+		sum += leaves[(t+3)*(in+1)+i3-in]
 	}
 	for ; t < trees; t++ {
-		tn := fl.nodes[t*in : (t+1)*in]
+		f, h := feats[t*in:(t+1)*in], thrs[t*in:(t+1)*in]
 		i := 0
 		for range fl.depth {
-			nd := tn[i]
-			i = 2*i + 1 + b2i(x[nd.feature] > nd.thresh)
+			i = 2*i + 1 + b2i(x[f[i]] > h[i])
 		}
-		sum += fl.leaves[t*(in+1)+i-in]
+		sum += leaves[t*(in+1)+i-in]
 	}
 	return sum
 }
 
 // blockSums adds, for rows [s,e) of X, each row's path lengths over all trees into sums, tree by
-// tree so a tree stays in L1 while it judges the block, lanes rows at a time.
+// tree so a tree stays in L1 while it judges the block, four rows at a time.
 func (fl *full) blockSums(X Matrix, s, e, trees int, sums []float64) {
 	in := fl.internal
 	d := X.Cols
 	data := X.Data
 	for t := range trees {
-		nodes := fl.nodes[t*in : (t+1)*in]
 		leaves := fl.leaves[t*(in+1) : (t+1)*(in+1)]
-		np := unsafe.Pointer(unsafe.SliceData(nodes))
 		r := s
-		for ; r+lanes <= e; r += lanes {
-			var idx [lanes]uintptr
-			var rows [lanes]unsafe.Pointer
-			for k := range lanes {
-				rows[k] = unsafe.Pointer(&data[(r+k)*d])
-			}
+		feats := fl.feats[t*in : (t+1)*in]
+		thrs := fl.thrs[t*in : (t+1)*in]
+		for ; r+4 <= e; r += 4 {
+			// Four walks advanced together level by level.
+			x0 := data[r*d : r*d+d]
+			x1 := data[(r+1)*d : (r+1)*d+d]
+			x2 := data[(r+2)*d : (r+2)*d+d]
+			x3 := data[(r+3)*d : (r+3)*d+d]
+			var i0, i1, i2, i3 int
 			for range fl.depth {
-				for k := range lanes {
-					nd := (*fullNode)(unsafe.Add(np, idx[k]*unsafe.Sizeof(fullNode{})))
-					xv := *(*float64)(unsafe.Add(rows[k], uintptr(nd.feature)*8))
-					idx[k] = 2*idx[k] + 1 + uintptr(b2i(xv > nd.thresh))
-				}
+				i0 = 2*i0 + 1 + b2i(x0[feats[i0]] > thrs[i0])
+				i1 = 2*i1 + 1 + b2i(x1[feats[i1]] > thrs[i1])
+				i2 = 2*i2 + 1 + b2i(x2[feats[i2]] > thrs[i2])
+				i3 = 2*i3 + 1 + b2i(x3[feats[i3]] > thrs[i3])
 			}
-			for k := range lanes {
-				sums[r-s+k] += leaves[int(idx[k])-in]
-			}
+			sums[r-s] += leaves[i0-in]
+			sums[r-s+1] += leaves[i1-in]
+			sums[r-s+2] += leaves[i2-in]
+			sums[r-s+3] += leaves[i3-in]
 		}
 		for ; r < e; r++ {
 			x := data[r*d : r*d+d]
 			i := 0
 			for range fl.depth {
-				nd := nodes[i]
-				i = 2*i + 1 + b2i(x[nd.feature] > nd.thresh)
+				i = 2*i + 1 + b2i(x[feats[i]] > thrs[i])
 			}
 			sums[r-s] += leaves[i-in]
 		}
