@@ -394,13 +394,19 @@ type sampleCand struct {
 	cpu float64
 }
 
+// SnapshotOnce takes one snapshot now (reconciliation and samples, as every Interval does) and
+// returns how many processes it read; for benchmarks and tools. Events go to Events as usual.
+func (c *Collector) SnapshotOnce(ctx context.Context) int {
+	return c.snapshot(ctx, false)
+}
+
 // snapshot lists processes (gopsutil), reconciles the cache with them and emits samples.
-func (c *Collector) snapshot(ctx context.Context, initial bool) {
+func (c *Collector) snapshot(ctx context.Context, initial bool) int {
 	c.st.snapshots.Add(1)
 	pids, err := gproc.PidsWithContext(ctx)
 	if err != nil {
 		c.st.readErrors.Add(1)
-		return
+		return 0
 	}
 	wall := timeNow()
 	evTime := c.cfg.Now().UTC()
@@ -494,6 +500,7 @@ func (c *Collector) snapshot(ctx context.Context, initial bool) {
 	if len(evs) > 0 {
 		c.emit(evs...)
 	}
+	return len(live)
 }
 
 // samples builds process_sample events for the top N candidates by CPU (all when N is 0).

@@ -254,3 +254,17 @@ func TestSampleTopNBusiest(t *testing.T) {
 	})
 	require.LessOrEqual(t, ev.Process.CPUPercent, 200.0)
 }
+
+func BenchmarkSnapshot(b *testing.B) {
+	c, err := NewCollector(Config{Interval: time.Hour, UseConnector: ConnectorOff, SampleTopN: 20})
+	require.NoError(b, err)
+	n := c.snapshot(b.Context(), true)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		n = c.SnapshotOnce(b.Context())
+		c.pmu.Lock()
+		c.pending = c.pending[:0]
+		c.pmu.Unlock()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/process")
+}

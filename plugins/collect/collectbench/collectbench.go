@@ -1,0 +1,358 @@
+// Package collectbench measures the collectors: CPU share of one core and RSS of the collect
+// pipeline (the real Benthos inputs and the normalise processor, outputs dropped) against an idle
+// baseline of the same process, CPU time per process per snapshot, and the latency of a full
+// ifTable + hrSWRunTable walk of a local snmpd over v2c and v3 (with net-snmp's snmpbulkwalk
+// beside it). `amoskys bench collect` runs it.
+package collectbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/amoskys/amoskys/internal/snmptest"
+	_ "github.com/amoskys/amoskys/plugins/collect/connections"
+	_ "github.com/amoskys/amoskys/plugins/collect/host"
+	"github.com/amoskys/amoskys/plugins/collect/process"
+	"github.com/amoskys/amoskys/plugins/collect/snmp"
+	_ "github.com/amoskys/amoskys/processors/normalise"
+)
+
+// Options configure a run.
+type Options struct {
+	Duration   time.Duration // collectors phase; default 60s
+	Baseline   time.Duration // idle phase before it; default 20s
+	Interval   time.Duration // collector interval; default 5s
+	SampleTopN int           // process_sample top N; default 20
+	Snapshots  int           // snapshots timed for the per-process cost; default 20
+	Walks      int           // SNMP walks per version; default 20; 0 with NoSNMP skips
+	NoSNMP     bool
+}
+
+func (o *Options) defaults() {
+	if o.Duration <= 0 {
+		o.Duration = 60 * time.Second
+	}
+	if o.Baseline <= 0 {
+		o.Baseline = 20 * time.Second
+	}
+	if o.Interval <= 0 {
+		o.Interval = 5 * time.Second
+	}
+	if o.SampleTopN <= 0 {
+		o.SampleTopN = 20
+	}
+	if o.Snapshots <= 0 {
+		o.Snapshots = 20
+	}
+	if o.Walks <= 0 {
+		o.Walks = 20
+	}
+}
+
+// Usage is CPU and memory over one phase.
+type Usage struct {
+	Wall       time.Duration
+	CPU        time.Duration // user + system
+	CorePct    float64       // CPU / wall * 100: percent of one core
+	RSSMB      float64       // resident set at the end
+	PeakRSSMB  float64       // VmHWM
+	Events     int64
+	EventsPerS float64
+}
+
+// Walk is the latency of one kind of walk.
+type Walk struct {
+	Name               string
+	Rows               int
+	Mean, P50, P95, Mx time.Duration
+	Err                string
+}
+
+// Report is everything a run measured.
+type Report struct {
+	Opts            Options
+	Baseline, Run   Usage
+	Connector       bool
+	Processes       int
+	SnapshotCPU     time.Duration // CPU per snapshot
+	PerProcessCPU   time.Duration // CPU per process per snapshot
+	SnapshotWall    time.Duration
+	Walks           []Walk
+	GoVersion, Host string
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// memMB reads VmRSS and VmHWM of this process in MB.
+func memMB() (rss, hwm float64) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, k := range []string{"VmRSS:", "VmHWM:"} {
+			if v, ok := strings.CutPrefix(line, k); ok {
+				f := strings.Fields(v)
+				if len(f) > 0 {
+					kb, _ := strconv.ParseFloat(f[0], 64)
+					if k == "VmRSS:" {
+						rss = kb / 1024
+					} else {
+						hwm = kb / 1024
+					}
+				}
+			}
+		}
+	}
+	return rss, hwm
+}
+
+func measure(ctx context.Context, d time.Duration, events *atomic.Int64) Usage {
+	c0, t0, e0 := cpuTime(), time.Now(), events.Load()
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+	u := Usage{Wall: time.Since(t0), CPU: cpuTime() - c0, Events: events.Load() - e0}
+	u.CorePct = float64(u.CPU) / float64(u.Wall) * 100
+	u.EventsPerS = float64(u.Events) / u.Wall.Seconds()
+	u.RSSMB, u.PeakRSSMB = memMB()
+	return u
+}
+
+const pipelineYAML = `
+input:
+  broker:
+    inputs:
+      - process:
+          interval: %s
+          sample_top_n: %d
+      - connections:
+          interval: %s
+      - host_metrics:
+          interval: %s
+pipeline:
+  processors:
+    - normalise: {}
+`
+
+// Run measures; w gets progress lines.
+func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
+	if runtime.GOOS != "linux" {
+		return nil, errors.New("bench collect: the collectors it measures need Linux")
+	}
+	o.defaults()
+	rep := &Report{Opts: o, GoVersion: runtime.Version()}
+	rep.Host, _ = os.Hostname()
+	var events atomic.Int64
+
+	fmt.Fprintf(w, "baseline: idle process for %s\n", o.Baseline)
+	runtime.GC()
+	rep.Baseline = measure(ctx, o.Baseline, &events)
+
+	b := service.NewStreamBuilder()
+	if err := b.SetLoggerYAML("level: warn"); err != nil {
+		return nil, err
+	}
+	iv := o.Interval.String()
+	if err := b.SetYAML(fmt.Sprintf(pipelineYAML, iv, o.SampleTopN, iv, iv)); err != nil {
+		return nil, err
+	}
+	if err := b.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
+		events.Add(int64(len(batch)))
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	stream, err := b.Build()
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(sctx) }()
+	fmt.Fprintf(w, "collectors: process, connections, host_metrics at %s + normalise for %s\n", o.Interval, o.Duration)
+	rep.Run = measure(ctx, o.Duration, &events)
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		return nil, fmt.Errorf("collect stream: %w", err)
+	}
+
+	// CPU per process per snapshot, snapshots alone (no connector), one after another.
+	pc, err := process.NewCollector(process.Config{Interval: time.Hour, UseConnector: process.ConnectorOff, SampleTopN: o.SampleTopN})
+	if err != nil {
+		return nil, err
+	}
+	c0, t0 := cpuTime(), time.Now()
+	n := 0
+	for i := 0; i < o.Snapshots; i++ {
+		n += pc.SnapshotOnce(ctx)
+	}
+	if n > 0 {
+		rep.SnapshotCPU = (cpuTime() - c0) / time.Duration(o.Snapshots)
+		rep.SnapshotWall = time.Since(t0) / time.Duration(o.Snapshots)
+		rep.PerProcessCPU = (cpuTime() - c0) / time.Duration(n)
+		rep.Processes = n / o.Snapshots
+	}
+	if on, _ := func() (bool, error) {
+		c, err := process.NewCollector(process.Config{Interval: time.Hour})
+		if err != nil {
+			return false, err
+		}
+		cctx, cc := context.WithCancel(ctx)
+		defer cc()
+		if err := c.Start(cctx); err != nil {
+			return false, err
+		}
+		return c.UsingConnector()
+	}(); on {
+		rep.Connector = true
+	}
+
+	if !o.NoSNMP {
+		fmt.Fprintf(w, "snmp: %d full ifTable + hrSWRunTable walks per version against a local snmpd\n", o.Walks)
+		walks, err := snmpWalks(ctx, o.Walks)
+		if err != nil {
+			rep.Walks = append(rep.Walks, Walk{Name: "snmp", Err: err.Error()})
+		} else {
+			rep.Walks = walks
+		}
+	}
+	return rep, nil
+}
+
+func stats(name string, rows int, d []time.Duration) Walk {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	var sum time.Duration
+	for _, x := range d {
+		sum += x
+	}
+	return Walk{Name: name, Rows: rows, Mean: sum / time.Duration(len(d)), P50: d[len(d)/2],
+		P95: d[min(len(d)-1, len(d)*95/100)], Mx: d[len(d)-1]}
+}
+
+func snmpWalks(ctx context.Context, n int) ([]Walk, error) {
+	dir, err := os.MkdirTemp("", "amoskys-bench-snmpd-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	a, err := snmptest.StartDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Stop()
+	_ = os.Setenv("AMOSKYS_BENCH_SNMP_COMMUNITY", a.Community)
+	_ = os.Setenv("AMOSKYS_BENCH_SNMP_AUTH", a.AuthPass)
+	_ = os.Setenv("AMOSKYS_BENCH_SNMP_PRIV", a.PrivPass)
+	targets := []struct {
+		name string
+		t    snmp.Target
+	}{
+		{"gosnmp v2c", snmp.Target{Address: a.Addr(), Version: "2c", CommunityEnv: "AMOSKYS_BENCH_SNMP_COMMUNITY", Timeout: 5 * time.Second}},
+		{"gosnmp v3 authPriv SHA/AES", snmp.Target{Address: a.Addr(), Version: "3", User: a.User, AuthPassEnv: "AMOSKYS_BENCH_SNMP_AUTH", PrivPassEnv: "AMOSKYS_BENCH_SNMP_PRIV", Timeout: 5 * time.Second}},
+	}
+	var out []Walk
+	for _, tg := range targets {
+		x, err := tg.t.Dial(ctx, 25)
+		if err != nil {
+			return nil, err
+		}
+		var ds []time.Duration
+		rows := 0
+		for i := 0; i < n; i++ {
+			t0 := time.Now()
+			r1, err := x.BulkWalkAll(".1.3.6.1.2.1.2.2")
+			if err != nil {
+				return nil, fmt.Errorf("%s ifTable walk: %w", tg.name, err)
+			}
+			r2, err := x.BulkWalkAll(".1.3.6.1.2.1.25.4.2")
+			if err != nil {
+				return nil, fmt.Errorf("%s hrSWRunTable walk: %w", tg.name, err)
+			}
+			ds = append(ds, time.Since(t0))
+			rows = len(r1) + len(r2)
+		}
+		_ = x.Conn.Close()
+		out = append(out, stats(tg.name, rows, ds))
+	}
+	// net-snmp's own client beside it, when installed (process start included).
+	if bw, err := exec.LookPath("snmpbulkwalk"); err == nil {
+		for _, v := range []struct {
+			name string
+			args []string
+		}{
+			{"snmpbulkwalk v2c (net-snmp CLI, 2 processes)", []string{"-v2c", "-c", a.Community}},
+			{"snmpbulkwalk v3 (net-snmp CLI, 2 processes)", []string{"-v3", "-l", "authPriv", "-u", a.User, "-a", "SHA", "-A", a.AuthPass, "-x", "AES", "-X", a.PrivPass}},
+		} {
+			var ds []time.Duration
+			rows := 0
+			for i := 0; i < n; i++ {
+				t0 := time.Now()
+				total := 0
+				for _, root := range []string{".1.3.6.1.2.1.2.2", ".1.3.6.1.2.1.25.4.2"} {
+					args := append(append([]string{}, v.args...), "-Cr25", "-On", "-M", filepath.Join(dir, "mibs"), "-m", "", a.Addr(), root)
+					cmd := exec.CommandContext(ctx, bw, args...)
+					cmd.Env = append(os.Environ(), "SNMP_PERSISTENT_DIR="+filepath.Join(dir, "client"))
+					b, err := cmd.Output()
+					if err != nil {
+						return out, fmt.Errorf("%s: %w", v.name, err)
+					}
+					total += strings.Count(string(b), "\n")
+				}
+				ds = append(ds, time.Since(t0))
+				rows = total
+			}
+			out = append(out, stats(v.name, rows, ds))
+		}
+	}
+	return out, nil
+}
+
+// Print writes the report as Markdown.
+func Print(w io.Writer, r *Report) {
+	fmt.Fprintf(w, "host %s, %s, %d CPUs, process connector in use: %v\n\n", r.Host, r.GoVersion, runtime.NumCPU(), r.Connector)
+	fmt.Fprintf(w, "| phase | wall | CPU | %% of one core | RSS MB | peak RSS MB | events/s |\n|---|---|---|---|---|---|---|\n")
+	for _, p := range []struct {
+		name string
+		u    Usage
+	}{{"baseline (idle, same process)", r.Baseline}, {fmt.Sprintf("collectors at %s + normalise", r.Opts.Interval), r.Run}} {
+		fmt.Fprintf(w, "| %s | %s | %s | %.3f | %.1f | %.1f | %.1f |\n", p.name, p.u.Wall.Round(time.Millisecond),
+			p.u.CPU.Round(time.Millisecond), p.u.CorePct, p.u.RSSMB, p.u.PeakRSSMB, p.u.EventsPerS)
+	}
+	fmt.Fprintf(w, "| collectors minus baseline | | | %.3f | %.1f | | |\n\n", r.Run.CorePct-r.Baseline.CorePct, r.Run.RSSMB-r.Baseline.RSSMB)
+	fmt.Fprintf(w, "snapshot (gopsutil pids + /proc stat per process, top-%d samples): %d processes, %s CPU and %s wall per snapshot, %s CPU per process\n\n",
+		r.Opts.SampleTopN, r.Processes, r.SnapshotCPU.Round(time.Microsecond), r.SnapshotWall.Round(time.Microsecond), r.PerProcessCPU.Round(100*time.Nanosecond))
+	if len(r.Walks) > 0 {
+		fmt.Fprintf(w, "| walk: ifTable + hrSWRunTable | varbinds | mean | p50 | p95 | max |\n|---|---|---|---|---|---|\n")
+		for _, x := range r.Walks {
+			if x.Err != "" {
+				fmt.Fprintf(w, "| %s | error: %s | | | | |\n", x.Name, x.Err)
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s |\n", x.Name, x.Rows, x.Mean.Round(10*time.Microsecond),
+				x.P50.Round(10*time.Microsecond), x.P95.Round(10*time.Microsecond), x.Mx.Round(10*time.Microsecond))
+		}
+	}
+}

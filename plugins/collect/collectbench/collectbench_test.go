@@ -1,0 +1,30 @@
+package collectbench
+
+import (
+	"bytes"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRunShort runs the whole benchmark briefly: every phase must produce figures.
+func TestRunShort(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Linux only")
+	}
+	if testing.Short() {
+		t.Skip("runs the collectors for a few seconds")
+	}
+	var log bytes.Buffer
+	rep, err := Run(t.Context(), Options{Duration: 2 * time.Second, Baseline: 500 * time.Millisecond,
+		Interval: 500 * time.Millisecond, Snapshots: 3, Walks: 2, NoSNMP: true}, &log)
+	require.NoError(t, err)
+	require.Positive(t, rep.Run.Events, "the collect stream produced events")
+	require.Positive(t, rep.Run.RSSMB)
+	require.Positive(t, rep.Processes)
+	var out bytes.Buffer
+	Print(&out, rep)
+	require.Contains(t, out.String(), "collectors minus baseline")
+}
