@@ -100,20 +100,18 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (service.B
 	}
 	for _, a := range allows {
 		var x Allow
-		if x.Rule, err = a.FieldString("rule"); err != nil {
-			return nil, err
+		if a.Contains("rule") {
+			if x.Rule, err = a.FieldString("rule"); err != nil {
+				return nil, err
+			}
 		}
-		if x.Images, err = a.FieldStringList("images"); err != nil {
-			return nil, err
-		}
-		if x.ParentImages, err = a.FieldStringList("parent_images"); err != nil {
-			return nil, err
-		}
-		if x.Users, err = a.FieldStringList("users"); err != nil {
-			return nil, err
-		}
-		if x.Hosts, err = a.FieldStringList("hosts"); err != nil {
-			return nil, err
+		for name, dst := range map[string]*[]string{"images": &x.Images, "parent_images": &x.ParentImages, "users": &x.Users, "hosts": &x.Hosts} {
+			if !a.Contains(name) {
+				continue
+			}
+			if *dst, err = a.FieldStringList(name); err != nil {
+				return nil, err
+			}
 		}
 		cfg.Allow = append(cfg.Allow, x)
 	}
@@ -203,7 +201,8 @@ func (p *processor) Close(context.Context) error {
 func defaultAllowAny() []any {
 	var out []any
 	for _, a := range DefaultAllow {
-		out = append(out, map[string]any{"rule": a.Rule, "images": strs(a.Images), "parent_images": strs(a.ParentImages)})
+		out = append(out, map[string]any{"rule": a.Rule, "images": strs(a.Images), "parent_images": strs(a.ParentImages),
+			"users": strs(a.Users), "hosts": strs(a.Hosts)})
 	}
 	return out
 }
