@@ -79,6 +79,21 @@ func (p *postgresBus) subscriber(group string) (message.Subscriber, error) {
 }
 
 func (p *postgresBus) lag(ctx context.Context, topic, group string) (int64, error) {
+	var exists bool
+	if err := p.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", p.offsets.MessagesOffsetsTable(topic)).Scan(&exists); err != nil {
+		return 0, err
+	}
+	if !exists { // no reader yet: every published event is pending
+		q := fmt.Sprintf(`SELECT COALESCE(SUM(COALESCE((metadata->>'amoskys_count')::bigint, 1)), 0)::bigint FROM %s`,
+			p.schema.MessagesTable(topic))
+		var n int64
+		err := p.pool.QueryRow(ctx, q).Scan(&n)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+			return 0, nil
+		}
+		return n, err
+	}
 	q := fmt.Sprintf(`SELECT COALESCE(SUM(COALESCE((m.metadata->>'amoskys_count')::bigint, 1)), 0)::bigint
 		FROM %s m LEFT JOIN %s o ON o.consumer_group = $1
 		WHERE o.consumer_group IS NULL

@@ -50,6 +50,14 @@
 // partition, so two workers started with the same worker index stay correct (at-least-once)
 // but split that partition's window state.
 //
+// # PostgreSQL caveats
+//
+// watermill-sql reads a batch inside one transaction that stays open until every message of the
+// batch is acked, and a row is visible to readers only once no older transaction is open. So a
+// reader that stops reading without closing holds back every reader of that database, and two
+// readers of one group on one topic can starve each other: give each worker its own partitions,
+// and close subscribers you stop reading. Rows are never deleted by Watermill.
+//
 // # Delivery
 //
 // At least once: the input acks a bus message only when Benthos acks the batch, that is after
