@@ -68,3 +68,22 @@ func TestDebugTrace(t *testing.T) {
 		}
 	}
 }
+
+func TestDebugCompare(t *testing.T) {
+	if os.Getenv("NAB_CMP") == "" {
+		t.Skip("NAB_CMP unset")
+	}
+	root := sharedNAB(t)
+	reps, err := nab.Bench(nab.BenchOptions{
+		Data:       filepath.Join(root, "data"),
+		Labels:     filepath.Join(root, "labels", "combined_windows.json"),
+		References: map[string]string{"numenta": filepath.Join(root, "reference", "numenta")},
+	}, []nab.Detector{{Name: "amoskys", New: func() nab.Scorer { return NewDetector(DefaultConfig()) }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, a := reps[0].Results[0].Files, reps[1].Results[0].Files
+	for i := range h {
+		fmt.Printf("%-55s htm %6.2f tp=%2d fp=%2d | ours %6.2f tp=%2d fp=%2d  %s\n", h[i].Name, h[i].Score, h[i].TP, h[i].FP, a[i].Score, a[i].TP, a[i].FP, map[bool]string{true: "<<<", false: ""}[h[i].Score-a[i].Score > 0.5])
+	}
+}

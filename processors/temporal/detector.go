@@ -196,6 +196,8 @@ type Detector struct {
 	visitDay    int64
 	visitSum    float64
 	visitN      int
+	visitMaxRC  float64   // highest calibrated surprise in the current visit
+	seasonPeak  []float64 // per bucket: decayed daily maximum of calibrated surprise
 	hist        [nBins]float64
 	histTotal   float64
 	histWeight  float64
@@ -228,6 +230,7 @@ func NewDetector(cfg Config) *Detector {
 	if cfg.Seasonal {
 		d.season = make([]ewm, cfg.SeasonBuckets)
 		d.seasonN = make([]uint32, cfg.SeasonBuckets)
+		d.seasonPeak = make([]float64, cfg.SeasonBuckets)
 	}
 	return d
 }
@@ -347,8 +350,15 @@ func (d *Detector) Update(t time.Time, x float64) Result {
 			p = d.calibrated(r)
 		}
 		novel := -math.Log10(p)
+		rc := novel
+		if d.season != nil {
+			if rc <= d.seasonPeakNear(t) {
+				// This time of day has been this surprising on recent days (a nightly job).
+				novel *= d.cfg.Damp
+			}
+			d.visitMaxRC = math.Max(d.visitMaxRC, rc)
+		}
 		if d.peakDecay > 0 {
-			rc := novel
 			if rc <= d.peak {
 				novel *= d.cfg.Damp
 			}
@@ -433,7 +443,8 @@ func (d *Detector) learnSeason(t time.Time, x float64) {
 
 func (d *Detector) foldVisit() {
 	b, v := d.visitB, d.visitSum/float64(d.visitN)
-	d.visitSum, d.visitN = 0, 0
+	d.seasonPeak[b] = math.Max(d.visitMaxRC, d.seasonPeak[b]*seasonPeakDecay)
+	d.visitSum, d.visitN, d.visitMaxRC = 0, 0, 0
 	d.seasonN[b]++
 	if d.seasonN[b] == 1 {
 		d.season[b] = ewm{mean: v}
@@ -441,6 +452,22 @@ func (d *Detector) foldVisit() {
 	}
 	a := math.Max(1/float64(d.seasonN[b]), seasonRate)
 	d.season[b].mean += a * (v - d.season[b].mean)
+}
+
+// seasonPeakDecay is how much of a bucket's peak surprise survives each day it is not renewed.
+var seasonPeakDecay = 0.7
+
+// seasonPeakNear is the highest recent daily peak surprise of t's bucket and its neighbours
+// (jobs drift by minutes), from buckets with at least minSeasonDays days.
+func (d *Detector) seasonPeakNear(t time.Time) float64 {
+	b, nb := d.bucket(t), len(d.season)
+	m := 0.0
+	for _, k := range [3]int{(b + nb - 1) % nb, b, (b + 1) % nb} {
+		if d.seasonN[k] >= minSeasonDays && d.seasonPeak[k] > m {
+			m = d.seasonPeak[k]
+		}
+	}
+	return m
 }
 
 // seasonRate is the slowest rate at which a time-of-day bucket follows new days.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -39,6 +40,21 @@ func TestNAB(t *testing.T) {
 	cfg := DefaultConfig()
 	if e := os.Getenv("NAB_CFG"); e != "" {
 		require.NoError(t, json.Unmarshal([]byte(e), &cfg))
+	}
+	if e := os.Getenv("NAB_VARS"); e != "" { // experiments on package tunables
+		for _, kv := range strings.Split(e, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(t, err)
+			switch k {
+			case "seasonPeakDecay":
+				seasonPeakDecay = f
+			case "modelSwitchKeep":
+				modelSwitchKeep = f
+			case "minSeasonDays":
+				minSeasonDays = uint32(f)
+			}
+		}
 	}
 	reps, err := nab.Bench(nab.BenchOptions{
 		Data:   filepath.Join(root, "data"),
