@@ -15,7 +15,7 @@ func TestParseDSN(t *testing.T) {
 	abs, _ := filepath.Abs("./data/warehouse")
 	c, err := ParseDSN("chdb://./data/warehouse")
 	require.NoError(t, err)
-	require.Equal(t, Config{Scheme: "chdb", Path: abs, InsertWith: InsertRowBinary, TmpDir: defaultTmpDir()}, c)
+	require.Equal(t, Config{Scheme: "chdb", Path: abs, InsertWith: InsertRowBinaryFile, TmpDir: defaultTmpDir()}, c)
 
 	c, err = ParseDSN("chdb:///var/lib/amoskys?insert=tsv_file&tmp_dir=/tmp&lib=/opt/libchdb.so")
 	require.NoError(t, err)
@@ -46,7 +46,7 @@ func TestParseDSNErrors(t *testing.T) {
 		"/data/warehouse":                         "want chdb://PATH",
 		"mysql://x":                               `unknown scheme "mysql"`,
 		"chdb://":                                 "missing data directory",
-		"chdb://x?insert=csv":                     `insert="csv": want rowbinary, tsv or tsv_file`,
+		"chdb://x?insert=csv":                     `insert="csv": want rowbinary_file, rowbinary, tsv_file or tsv`,
 		"chdb://x?foo=1":                          `unknown option "foo"`,
 		"chdb://x?tmp_dir=":                       "tmp_dir is empty",
 		"clickhouse://":                           "missing host",

@@ -1,6 +1,8 @@
 package warehouse
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"fmt"
 	"os"
@@ -30,7 +32,9 @@ func (w *chdbWarehouse) encodeRows(ctx context.Context, table string, columns []
 		if cts[i], err = parseType(t); err != nil {
 			return nil, "", fmt.Errorf("column %s: %w", c, err)
 		}
-		schema[i] = "`" + c + "` " + t
+		// The input formats parse LowCardinality slowly (a dictionary per row): read plain
+		// types and let the INSERT convert, ~6x less CPU.
+		schema[i] = "`" + c + "` " + strings.ReplaceAll(t, "LowCardinality(String)", "String")
 	}
 	for ri, row := range rows {
 		if len(row) != len(columns) {
@@ -86,30 +90,51 @@ func (w *chdbWarehouse) InsertWith(ctx context.Context, method, table string, co
 	head := "INSERT INTO `" + table + "` (" + strings.Join(cols, ", ") + ")"
 	switch method {
 	case InsertRowBinary, InsertTSV:
+		// Inline data is parsed with the table's types (input() does not see inline data in
+		// chDB), so LowCardinality columns cost more here than through file().
 		format := "RowBinary"
 		if method == InsertTSV {
 			format = "TabSeparated"
 		}
-		stmt := []byte(head + " FORMAT " + format + "\n")
+		stmt := []byte(head + " SETTINGS insert_deduplication_token = " + Quote(dedupToken(table, rowsKey(rows))) + " FORMAT " + format + "\n")
 		buf, _, err := w.encodeRows(ctx, table, columns, rows, method == InsertTSV, stmt)
 		if err != nil {
 			return err
 		}
 		_, err = w.run(ctx, unsafeString(buf), "TabSeparated")
 		return err
-	case InsertTSVFile:
-		buf, schema, err := w.encodeRows(ctx, table, columns, rows, true, nil)
+	case InsertTSVFile, InsertRowBinaryFile:
+		tsv := method == InsertTSVFile
+		buf, schema, err := w.encodeRows(ctx, table, columns, rows, tsv, nil)
 		if err != nil {
 			return err
 		}
-		path := fmt.Sprintf("%s/amoskys-insert-%d-%d.tsv", w.cfg.TmpDir, os.Getpid(), tmpSeq.Add(1))
+		format, ext := "RowBinary", "bin"
+		if tsv {
+			format, ext = "TabSeparated", "tsv"
+		}
+		path := fmt.Sprintf("%s/amoskys-insert-%d-%d.%s", w.cfg.TmpDir, os.Getpid(), tmpSeq.Add(1), ext)
 		if err := os.WriteFile(path, buf, 0o600); err != nil {
 			return fmt.Errorf("writing %s: %w", path, err)
 		}
 		defer os.Remove(path)
-		q := head + " SELECT * FROM file(" + Quote(path) + ", 'TabSeparated', " + Quote(schema) + ")"
+		q := head + " SELECT * FROM file(" + Quote(path) + ", '" + format + "', " + Quote(schema) + ")" +
+			" SETTINGS insert_deduplication_token = " + Quote(dedupToken(table, buf))
 		_, err = w.run(ctx, q, "TabSeparated")
 		return err
 	}
 	return fmt.Errorf("unknown insert method %q", method)
+}
+
+// dedupToken names an insert by its content: a retried insert of the same rows carries the same
+// token and is dropped by non_replicated_deduplication_window (INSERT ... SELECT is not
+// deduplicated by block hash, so the token is given explicitly).
+func dedupToken(table string, data []byte) string {
+	sum := sha256.Sum256(data)
+	return table + "-" + hex.EncodeToString(sum[:16])
+}
+
+// rowsKey is a deterministic rendering of rows for dedupToken.
+func rowsKey(rows [][]any) []byte {
+	return []byte(fmt.Sprint(rows))
 }

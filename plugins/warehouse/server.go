@@ -355,6 +355,8 @@ func (w *serverWarehouse) Insert(ctx context.Context, table string, columns []st
 	if err != nil {
 		return err
 	}
+	// The same rows retried carry the same token: the server drops the duplicate block.
+	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"insert_deduplication_token": dedupToken(table, rowsKey(rows))}))
 	batch, err := w.conn.PrepareBatch(ctx, stmt)
 	if err != nil {
 		return err
