@@ -57,6 +57,12 @@ func needWarehouse(t *testing.T) warehouse.Warehouse {
 	return testWH
 }
 
+func fuzzConfig() *config.Config {
+	c := config.Default()
+	c.BaseDir = os.TempDir()
+	return c
+}
+
 func testConfig(t *testing.T) *config.Config {
 	c := config.Default()
 	c.BaseDir = t.TempDir()

@@ -285,6 +285,9 @@ wait:
 			runErr = fmt.Errorf("pipeline %q failed: %s", st.Name, st.Error)
 		}
 	}
+	if runErr == nil {
+		log.Info("stopped cleanly")
+	}
 	return runErr
 }
 
