@@ -53,6 +53,7 @@ type DetectorReport struct {
 	CPU        time.Duration // process CPU time over the same spans
 	PointsPerS float64
 	Results    []*CorpusResult // one per profile, in ProfileNames order; nil without labels
+	Unlabelled []string        // files absent from the labels, scored as having no window
 }
 
 // Bench runs every detector over every series in opts.Data and scores the results.
@@ -142,6 +143,11 @@ func Bench(opts BenchOptions, dets []Detector) ([]DetectorReport, error) {
 			rep.PointsPerS = float64(rep.Points) / rep.Elapsed.Seconds()
 		}
 		if windows != nil {
+			for _, s := range series {
+				if _, ok := windows[s.Name]; !ok {
+					rep.Unlabelled = append(rep.Unlabelled, s.Name)
+				}
+			}
 			for _, p := range ProfileNames {
 				cost, ok := profiles[p]
 				if !ok {
@@ -213,6 +219,12 @@ func PrintReport(w io.Writer, reps []DetectorReport) {
 			fmt.Fprintf(w, "%s %s %.1f", sep, p.Name, p.Standard)
 		}
 		fmt.Fprintln(w, ")")
+		for _, r := range reps {
+			if len(r.Unlabelled) > 0 {
+				fmt.Fprintf(w, "note: %d files have no entry in the labels and were scored as having no window, e.g. %s\n", len(r.Unlabelled), r.Unlabelled[0])
+				break
+			}
+		}
 	}
 	for _, r := range reps {
 		if r.Points == 0 {
