@@ -2,6 +2,8 @@ package window
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,7 +34,11 @@ func spec() *service.ConfigSpec {
 	d := DefaultConfig()
 	var wins []any
 	for _, w := range d.Windows {
-		wins = append(wins, map[string]any{"size": w.Size.String(), "slide": w.Slide.String()})
+		kinds := []any{}
+		for _, k := range w.Kinds {
+			kinds = append(kinds, k)
+		}
+		wins = append(wins, map[string]any{"size": w.Size.String(), "slide": w.Slide.String(), "key_kinds": kinds})
 	}
 	kinds := []any{}
 	for _, k := range d.KeyKinds {
@@ -50,11 +56,15 @@ late: counted (amoskys_window_late_total), passed on, not aggregated. Output dep
 events and their order, never on batch boundaries or the wall clock. A message with metadata
 amoskys_eof flushes every open window (end of a replay). State is sharded by host under locks, so
 pipeline.threads > 1 is safe; it is bounded by max_keys (gauge amoskys_window_keys), key_idle and
-max_seen.`).
+max_seen.
+
+Feature names, in order, per key kind:
+`+featureDoc()).
 		Fields(
 			service.NewObjectListField(fieldWindows,
 				service.NewDurationField("size").Description("Window length."),
 				service.NewDurationField("slide").Description("A new window starts every slide; equal to size for tumbling windows. size must be a multiple of slide."),
+				service.NewStringListField("key_kinds").Description("Key kinds this window is computed for (host, process, interface, device); empty: all.").Default([]any{}),
 			).Description("The windows computed for every key.").Default(wins).
 				Example([]any{map[string]any{"size": "1m", "slide": "1m"}, map[string]any{"size": "5m", "slide": "1m"}}),
 			service.NewDurationField(fieldLateness).Description("How far behind a host's latest event time an event may arrive and still count.").Default(d.AllowedLateness.String()).Example("30s"),
@@ -75,9 +85,25 @@ pipeline:
         allowed_lateness: 10s
         windows:
           - { size: 1m, slide: 1m }
-          - { size: 5m, slide: 1m }
-          - { size: 1h, slide: 5m }
+          - { size: 5m, slide: 1m, key_kinds: [ host, interface, device ] }
+          - { size: 1h, slide: 5m, key_kinds: [ host, device ] }
 `)
+}
+
+// featureDoc lists every key kind's features in order, with how each is computed.
+func featureDoc() string {
+	var b strings.Builder
+	for _, k := range []string{KindHost, KindProcess, KindInterface, KindDevice} {
+		fmt.Fprintf(&b, "\n- %s:", k)
+		for i, f := range featureList(k) {
+			sep := ","
+			if i == 0 {
+				sep = ""
+			}
+			fmt.Fprintf(&b, "%s `%s` (%s of %s)", sep, f.Name, f.Agg, f.Source)
+		}
+	}
+	return b.String()
 }
 
 func init() {
@@ -108,6 +134,11 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (service.B
 		}
 		if s.Slide, err = w.FieldDuration("slide"); err != nil {
 			return nil, err
+		}
+		if w.Contains("key_kinds") {
+			if s.Kinds, err = w.FieldStringList("key_kinds"); err != nil {
+				return nil, err
+			}
 		}
 		cfg.Windows = append(cfg.Windows, s)
 	}

@@ -19,9 +19,23 @@ import (
 	"github.com/amoskys/amoskys/schemas"
 )
 
-// Spec is one window: Size long, a new one every Slide (Slide == Size: tumbling).
+// Spec is one window: Size long, a new one every Slide (Slide == Size: tumbling), computed
+// for the key kinds in Kinds (empty: every kind).
 type Spec struct {
 	Size, Slide time.Duration
+	Kinds       []string
+}
+
+func (s Spec) covers(kind string) bool {
+	if len(s.Kinds) == 0 {
+		return true
+	}
+	for _, k := range s.Kinds {
+		if k == kind {
+			return true
+		}
+	}
+	return false
 }
 
 // Name is the window's label in FeatureVector.Window: "1m", "5m/1m" for sliding.
@@ -65,10 +79,16 @@ type Config struct {
 	KeyKinds        []string      // key kinds to emit (all by default)
 }
 
-// DefaultConfig: 1 minute tumbling, 5 minutes sliding by 1 minute, 1 hour sliding by 5 minutes.
+// DefaultConfig: 1 minute tumbling for every key kind; 5 minutes sliding by 1 minute for hosts,
+// interfaces and devices; 1 hour sliding by 5 minutes for hosts and devices. (A process seen once
+// would otherwise yield 18 vectors; process features are short-term.)
 func DefaultConfig() Config {
 	return Config{
-		Windows:         []Spec{{time.Minute, time.Minute}, {5 * time.Minute, time.Minute}, {time.Hour, 5 * time.Minute}},
+		Windows: []Spec{
+			{time.Minute, time.Minute, nil},
+			{5 * time.Minute, time.Minute, []string{KindHost, KindInterface, KindDevice}},
+			{time.Hour, 5 * time.Minute, []string{KindHost, KindDevice}},
+		},
 		AllowedLateness: 10 * time.Second, MaxKeys: 100000, KeyIdle: 2 * time.Hour, MaxSeen: 100000,
 		Normalise: NormRobust, History: 64, SpikeZ: 6, MinHistory: 8, MaxEventIDs: 16,
 		KeyKinds: []string{KindHost, KindProcess, KindInterface, KindDevice},
@@ -84,6 +104,11 @@ func (c *Config) Validate() error {
 	for i, w := range c.Windows {
 		if w.Size <= 0 || w.Slide <= 0 || w.Slide > w.Size || w.Size%w.Slide != 0 {
 			errs = append(errs, fmt.Errorf("windows[%d]: size %v and slide %v: need 0 < slide <= size and size a multiple of slide", i, w.Size, w.Slide))
+		}
+		for _, k := range w.Kinds {
+			if FeatureNames(k) == nil {
+				errs = append(errs, fmt.Errorf("windows[%d].key_kinds: unknown kind %q", i, k))
+			}
 		}
 	}
 	if c.AllowedLateness < 0 {
@@ -180,7 +205,8 @@ type pane struct {
 type keyState struct {
 	kind, key, entity string
 	panes             []map[int64]*pane // per spec: pane start (unix ns) -> pane
-	hist              [][][]float64     // per spec, per feature: recent window values
+	hist              [][][]float64     // per spec, per feature: recent window values, oldest first
+	sorted            [][][]float64     // the same values, sorted
 	lastSeen          int64
 }
 
@@ -336,10 +362,12 @@ func (w *Window) keyOf(hs *hostState, kind, key, entity string, t int64) *keySta
 		w.keys++
 		w.mu.Unlock()
 		n := len(featureList(kind))
-		ks = &keyState{kind: kind, key: key, entity: entity, panes: make([]map[int64]*pane, len(w.cfg.Windows)), hist: make([][][]float64, len(w.cfg.Windows))}
+		ks = &keyState{kind: kind, key: key, entity: entity, panes: make([]map[int64]*pane, len(w.cfg.Windows)),
+			hist: make([][][]float64, len(w.cfg.Windows)), sorted: make([][][]float64, len(w.cfg.Windows))}
 		for i := range ks.panes {
 			ks.panes[i] = map[int64]*pane{}
 			ks.hist[i] = make([][]float64, n)
+			ks.sorted[i] = make([][]float64, n)
 		}
 		hs.keys[key] = ks
 	}
@@ -361,6 +389,9 @@ func (w *Window) touch(ks *keyState, t int64, evID string, f upd) {
 	}
 	n := len(featureList(ks.kind))
 	for i, s := range w.cfg.Windows {
+		if !s.covers(ks.kind) {
+			continue
+		}
 		ps := floorTo(t, int64(s.Slide))
 		p := ks.panes[i][ps]
 		if p == nil {
@@ -660,6 +691,17 @@ type closing struct {
 // advance emits every window of hs that ends at or before limit (all windows with data when
 // flush), then drops panes and keys no later window needs.
 func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.FeatureVector {
+	if !flush {
+		moved := false
+		for i, s := range w.cfg.Windows {
+			if floorTo(limit, int64(s.Slide)) > hs.closed[i] {
+				moved = true
+			}
+		}
+		if !moved { // no window boundary passed: nothing to close or expire
+			return nil
+		}
+	}
 	var cl []closing
 	for i, s := range w.cfg.Windows {
 		slide, size := int64(s.Slide), int64(s.Size)
@@ -875,7 +917,8 @@ func (w *Window) normalise(ks *keyState, spec int, vals []float64) ([]float64, [
 	var spikes []string
 	for i, v := range vals {
 		h := ks.hist[spec][i]
-		med, iqr := medianIQR(h)
+		srt := ks.sorted[spec][i]
+		med, iqr := medianIQR(srt)
 		z := 0.0
 		if len(h) > 0 {
 			scale := iqr / 1.349
@@ -886,8 +929,8 @@ func (w *Window) normalise(ks *keyState, spec int, vals []float64) ([]float64, [
 		}
 		if w.cfg.Normalise == NormMinMax {
 			lo, hi := v, v
-			for _, x := range h {
-				lo, hi = math.Min(lo, x), math.Max(hi, x)
+			if len(srt) > 0 {
+				lo, hi = math.Min(lo, srt[0]), math.Max(hi, srt[len(srt)-1])
 			}
 			if hi > lo {
 				out[i] = (v - lo) / (hi - lo)
@@ -899,20 +942,38 @@ func (w *Window) normalise(ks *keyState, spec int, vals []float64) ([]float64, [
 			spikes = append(spikes, feats[i].Name)
 		}
 		h = append(h, v)
+		srt = insertSorted(srt, v)
 		if len(h) > w.cfg.History {
-			h = h[len(h)-w.cfg.History:]
+			srt = removeSorted(srt, h[0])
+			h = append(h[:0], h[1:]...)
 		}
 		ks.hist[spec][i] = h
+		ks.sorted[spec][i] = srt
 	}
 	return out, spikes
 }
 
-func medianIQR(h []float64) (float64, float64) {
-	if len(h) == 0 {
+func insertSorted(s []float64, v float64) []float64 {
+	i := sort.SearchFloat64s(s, v)
+	s = append(s, 0)
+	copy(s[i+1:], s[i:])
+	s[i] = v
+	return s
+}
+
+func removeSorted(s []float64, v float64) []float64 {
+	i := sort.SearchFloat64s(s, v)
+	if i < len(s) && s[i] == v {
+		return append(s[:i], s[i+1:]...)
+	}
+	return s
+}
+
+// medianIQR of an already sorted slice.
+func medianIQR(s []float64) (float64, float64) {
+	if len(s) == 0 {
 		return 0, 0
 	}
-	s := append([]float64(nil), h...)
-	sort.Float64s(s)
 	q := func(p float64) float64 {
 		x := p * float64(len(s)-1)
 		i := int(x)

@@ -40,7 +40,7 @@ func sample(host string, ts float64, pid int32, start float64, cpu float64, rss 
 
 func tumbling(d time.Duration) Config {
 	c := DefaultConfig()
-	c.Windows = []Spec{{d, d}}
+	c.Windows = []Spec{{d, d, nil}}
 	c.AllowedLateness = 0
 	return c
 }
@@ -129,7 +129,7 @@ func TestTumblingAggregates(t *testing.T) {
 
 func TestSlidingWindowsContainEachEventOnce(t *testing.T) {
 	c := DefaultConfig()
-	c.Windows = []Spec{{5 * time.Minute, time.Minute}}
+	c.Windows = []Spec{{5 * time.Minute, time.Minute, nil}}
 	c.AllowedLateness = 0
 	c.KeyKinds = []string{KindHost}
 	w, _ := New(c)
@@ -228,7 +228,8 @@ func randomStream(n int) []*schemas.TelemetryEvent {
 		case 0:
 			evs = append(evs, exec(h, ts, int32(r.IntN(50)+10), fmt.Sprintf("/usr/bin/p%d", r.IntN(8)), 1000, uint32(r.IntN(2)*1000), 1000))
 		case 1:
-			evs = append(evs, sample(h, ts, int32(r.IntN(50)+10), ts-5, r.Float64()*100, uint64(r.IntN(1e6)), uint64(i*100)))
+			pid := r.IntN(50) + 10
+			evs = append(evs, sample(h, ts, int32(pid), float64(-pid), r.Float64()*100, uint64(r.IntN(1e6)), uint64(i*100)))
 		case 2:
 			evs = append(evs, &schemas.TelemetryEvent{ID: fmt.Sprint("c", i), Kind: schemas.KindConnection, Host: h, Time: at(ts),
 				Conn: &schemas.Connection{Action: "opened", Proto: "tcp", RemoteAddr: fmt.Sprintf("10.0.0.%d", r.IntN(9)), RemotePort: 443, PID: int32(r.IntN(50) + 10)}})
@@ -373,7 +374,7 @@ func TestConcurrentHostsMatchSequential(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	c := DefaultConfig()
-	c.Windows = []Spec{{time.Minute, 7 * time.Second}}
+	c.Windows = []Spec{{time.Minute, 7 * time.Second, nil}}
 	c.Normalise = "zscore"
 	err := c.Validate()
 	if err == nil || !strings.Contains(err.Error(), "multiple of slide") || !strings.Contains(err.Error(), "zscore") {
