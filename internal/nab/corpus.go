@@ -146,8 +146,8 @@ func ListCorpus(dir string) ([]string, error) {
 	}
 	var out []string
 	for _, fam := range fams {
-		if !fam.IsDir() {
-			continue
+		if st, err := os.Stat(filepath.Join(dir, fam.Name())); err != nil || !st.IsDir() {
+			continue // follows symlinks: a corpus may be assembled from links to families
 		}
 		files, err := os.ReadDir(filepath.Join(dir, fam.Name()))
 		if err != nil {

@@ -56,8 +56,15 @@ func TestNAB(t *testing.T) {
 			}
 		}
 	}
+	data := filepath.Join(root, "data")
+	if raceEnabled {
+		// Under -race the whole corpus takes a minute: run one family through the same harness.
+		data = filepath.Join(t.TempDir(), "data")
+		require.NoError(t, os.MkdirAll(data, 0o755))
+		require.NoError(t, os.Symlink(filepath.Join(root, "data", "realTraffic"), filepath.Join(data, "realTraffic")))
+	}
 	reps, err := nab.Bench(nab.BenchOptions{
-		Data:   filepath.Join(root, "data"),
+		Data:   data,
 		Labels: filepath.Join(root, "labels", "combined_windows.json"),
 	}, []nab.Detector{
 		{Name: "amoskys", New: func() nab.Scorer { return NewDetector(cfg) }},
@@ -71,6 +78,10 @@ func TestNAB(t *testing.T) {
 		for _, f := range reps[0].Results[0].Files {
 			t.Logf("%-60s %7.3f tp=%d fp=%d fn=%d", f.Name, f.Score, f.TP, f.FP, f.FN)
 		}
+	}
+	if raceEnabled {
+		require.Greater(t, reps[0].Results[0].Normalised, 50.0, "standard NAB score on realTraffic alone (70.7 when written)")
+		return
 	}
 	require.Greater(t, reps[0].Results[0].Normalised, 60.0, "standard NAB score (66.5 when written)")
 }

@@ -1,0 +1,6 @@
+//go:build race
+
+package nab
+
+// raceEnabled: corpus-wide runs are cut down under the race detector to keep the suite fast.
+const raceEnabled = true
