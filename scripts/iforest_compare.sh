@@ -3,6 +3,8 @@
 # in one run, over every labelled outlier set: ROC AUC (mean over seeds), scored rows/s on one
 # core, single-row latency and fit time. Prints a markdown table (docs/benchmarks/iforest.md).
 # Usage: scripts/iforest_compare.sh [DATA_DIR] (default ../shared/data/outlier); SEEDS=5.
+# AUC_SEEDS=N (e.g. 30) adds a second table: ROC AUC over N seeds with standard errors, to tell
+# a real difference from seed noise (one seed's AUC varies by ~0.01-0.02 on these sets).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=${1:-$root/../shared/data/outlier}
@@ -53,3 +55,29 @@ print(f"Seeds 0..{int(seeds)-1} for each implementation. Worst AUC difference {w
       f"worst single-row latency {max_lat:.2f} µs CPU (goal < 10 µs); slowest fit of 100 trees × 256 "
       f"{max_fit:.1f} ms (goal < 50 ms).")
 PY
+auc_seeds=${AUC_SEEDS:-0}
+if [ "$auc_seeds" -gt 0 ]; then
+	for f in "$data"/*.csv; do
+		echo "# $(basename "$f") ($auc_seeds seeds)" >&2
+		"$work/amoskys" bench iforest --json --seeds "$auc_seeds" --csv "$f" >>"$work/ours_auc.jsonl"
+		OMP_NUM_THREADS=1 "$py" "$root/scripts/iforest_sklearn.py" --seeds "$auc_seeds" --latency-calls 1 "$f" >>"$work/sklearn_auc.jsonl"
+	done
+	"$py" - "$work/ours_auc.jsonl" "$work/sklearn_auc.jsonl" "$auc_seeds" <<'PY'
+import json, math, statistics, sys
+ours = {r["file"]: r for r in map(json.loads, open(sys.argv[1]))}
+sk = {r["file"]: r for r in map(json.loads, open(sys.argv[2]))}
+n = int(sys.argv[3])
+def ms(v):
+    return statistics.mean(v), statistics.stdev(v) / math.sqrt(len(v))
+print()
+print(f"ROC AUC over seeds 0..{n-1} (mean ± standard error; per-seed standard deviation in brackets):")
+print()
+print("| set | amoskys | sklearn | Δ ± se |")
+print("|---|---|---|---|")
+for name in sorted(ours):
+    a, b = ours[name]["roc_auc_seeds"], sk[name]["roc_auc_seeds"]
+    (ma, sa), (mb, sb) = ms(a), ms(b)
+    print(f"| {name.removesuffix('.csv')} | {ma:.4f} ± {sa:.4f} ({statistics.stdev(a):.3f}) | "
+          f"{mb:.4f} ± {sb:.4f} ({statistics.stdev(b):.3f}) | {ma-mb:+.4f} ± {math.hypot(sa, sb):.4f} |")
+PY
+fi
