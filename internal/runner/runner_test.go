@@ -155,6 +155,19 @@ pipelines:
 	require.Equal(t, 200, resp.StatusCode, string(b))
 	require.NotEqual(t, "count()\n0\n", string(b))
 
+	// `amoskys sql` finds the running instance and goes through its /api/sql.
+	cc := *c
+	cc.API.Listen = addr.String()
+	res, via, err := api.Query(t.Context(), &cc, "SELECT 6 * 7 AS x;", api.FormatTSV)
+	require.NoError(t, err)
+	require.Equal(t, api.ViaAPI, via)
+	require.Equal(t, "x\n42\n", string(res.Body))
+	_, via, err = api.Query(t.Context(), &cc, "INSERT INTO alerts SELECT * FROM alerts", api.FormatTSV)
+	require.Equal(t, api.ViaAPI, via)
+	var ae *api.APIError
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, 403, ae.Status)
+
 	cancel()
 	select {
 	case err := <-done:
