@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amoskys/amoskys/internal/envelope"
+	_ "github.com/amoskys/amoskys/processors/fuse"
 	"github.com/amoskys/amoskys/processors/window"
 	"github.com/amoskys/amoskys/schemas"
 )
@@ -46,7 +47,13 @@ type scored struct {
 
 // runStream starts telemetry → window → iforest with a producer and a consumer that keeps every
 // feature vector's iforest result.
-func runStream(t *testing.T, modelPath string) (push func([]*schemas.TelemetryEvent, bool), results func() []scored, logs *syncBuffer) {
+func runStream(t *testing.T, modelPath string, after ...string) (push func([]*schemas.TelemetryEvent, bool), results func() []scored, logs *syncBuffer) {
+	push, results, _, logs = runStreamAlerts(t, modelPath, after...)
+	return push, results, logs
+}
+
+// runStreamAlerts is runStream with more processors after iforest, also returning the alerts.
+func runStreamAlerts(t *testing.T, modelPath string, after ...string) (push func([]*schemas.TelemetryEvent, bool), results func() []scored, alerts func() []*schemas.AlertEvent, logs *syncBuffer) {
 	t.Helper()
 	b := service.NewStreamBuilder()
 	logs = &syncBuffer{}
@@ -62,14 +69,26 @@ iforest:
   reload_debounce: 20ms
   top_features: 5
 `, modelPath)))
+	for _, a := range after {
+		require.NoError(t, b.AddProcessorYAML(a))
+	}
 	prod, err := b.AddBatchProducerFunc()
 	require.NoError(t, err)
 	var mu sync.Mutex
 	var got []scored
+	var gotAlerts []*schemas.AlertEvent
 	require.NoError(t, b.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, m := range batch {
+			if envelope.Type(m) == envelope.TypeAlert {
+				a, err := envelope.Alert(m)
+				if err != nil {
+					return err
+				}
+				gotAlerts = append(gotAlerts, a)
+				continue
+			}
 			if envelope.Type(m) != envelope.TypeFeatures {
 				continue
 			}
@@ -112,7 +131,12 @@ iforest:
 		defer mu.Unlock()
 		return append([]scored(nil), got...)
 	}
-	return push, results, logs
+	alerts = func() []*schemas.AlertEvent {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]*schemas.AlertEvent(nil), gotAlerts...)
+	}
+	return push, results, alerts, logs
 }
 
 // The layer scores real feature vectors from the window stage in a running stream, and the
@@ -136,6 +160,29 @@ func TestStreamScoresWindowVectors(t *testing.T) {
 	}
 	require.Equal(t, day.Add(12*time.Minute), best.fv.Start, "the miner's minute scores highest")
 	require.Regexp(t, `^feature:(cpu\.user|load1)`, best.r.Reasons[0].ID)
+}
+
+// The explanation travels on into the fused alert, which is what the warehouse stores.
+func TestStreamExplanationReachesAlert(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "iforest.json")
+	require.NoError(t, trainHostModel(t, "quiet-day").Save(path))
+	push, _, alerts, _ := runStreamAlerts(t, path, `
+fuse:
+  min_score: 0.5
+`)
+	day := t0.Add(96 * time.Hour)
+	push(hostEvents(6, day, 20, map[int]bool{9: true}), true)
+	var found *schemas.LayerBreakdown
+	for _, a := range alerts() {
+		for i, l := range a.Layers {
+			if l.Layer == schemas.LayerIForest && l.Score != nil && len(l.Reasons) > 0 {
+				found = &a.Layers[i]
+			}
+		}
+	}
+	require.NotNil(t, found, "an alert carries the iforest score with its reasons")
+	require.Regexp(t, `^feature:(cpu\.user|load1)`, found.Reasons[0].ID)
+	require.NotEmpty(t, found.Reasons[0].Evidence["median"])
 }
 
 // Bad model files are refused with a clear error while the stream keeps running on the
