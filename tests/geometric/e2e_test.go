@@ -45,6 +45,7 @@ func repoRoot() string {
 
 // pipeline is collect -> normalise -> window -> geometric, in process.
 type pipeline struct {
+	win     *window.Window
 	mu      sync.Mutex
 	results []judged
 	vectors []*schemas.FeatureVector
@@ -86,7 +87,7 @@ func startPipeline(t *testing.T) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pipeline{}
+	p := &pipeline{win: win}
 	go func() {
 		for batch := range col.Events() {
 			for _, ev := range batch {
@@ -275,7 +276,7 @@ func TestGeometricRealProcesses(t *testing.T) {
 
 	t.Run("escalation/setuid shell copy run by nobody", func(t *testing.T) {
 		sh := install(t, "/bin/bash", filepath.Join(dir, "bash"), 0, 0o4755|os.ModeSetuid)
-		pid := asNobody(t, sh+" -p -c 'sleep 0.2'")
+		pid := asNobody(t, sh+" -p -c 'sleep 0.2; true'") // '; true': bash stays the parent instead of exec'ing sleep
 		p.await(t, pid, "amoskys-setuid-shell", "amoskys-privilege-crossing", "amoskys-setuid-outside-system")
 	})
 	rootHelper := install(t, helper, filepath.Join(dir, "suhelper"), 0, 0o4755|os.ModeSetuid)
@@ -371,12 +372,25 @@ func TestGeometricRealProcesses(t *testing.T) {
 		p.await(t, pid, "amoskys-reverse-shell")
 	})
 
-	// The window stage saw the same events and flagged the escalations on the host vectors.
+	// The window stage saw the same events and flagged the escalations and the new executables
+	// on the host and process vectors of the windows they fell in.
 	t.Run("window flags", func(t *testing.T) {
 		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.events == 0 {
-			t.Fatal("no events went through the window stage")
+		vs := append(p.vectors, p.win.Flush()...)
+		p.mu.Unlock()
+		flags := map[string]map[string]bool{}
+		for _, v := range vs {
+			for _, f := range v.Flags {
+				if flags[f] == nil {
+					flags[f] = map[string]bool{}
+				}
+				flags[f][v.KeyKind] = true
+			}
+		}
+		for _, f := range []string{window.FlagPrivilegeEscalation, window.FlagNewExecutable} {
+			if !flags[f][window.KindHost] || !flags[f][window.KindProcess] {
+				t.Errorf("flag %s on host/process vectors: %v", f, flags[f])
+			}
 		}
 	})
 }
