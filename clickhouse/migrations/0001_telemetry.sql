@@ -1,11 +1,17 @@
 -- Telemetry, one table per kind. Every row carries the event's stable `id`.
 --
--- Exactly-once on retries, two ways:
---  1. non_replicated_deduplication_window: a retried INSERT of the same block (the clickhouse
---     output retries the same batch) is dropped at insert time, so plain count() stays exact.
---  2. ReplacingMergeTree with `id` at the end of ORDER BY: rows of one event that arrive in
---     different blocks (a batch re-cut after a crash) collapse at merge; queries that must be
---     exact before merges use FINAL.
+-- A retried insert never double-counts:
+--  1. Every insert carries insert_deduplication_token = hash of its rows, and the tables keep
+--     non_replicated_deduplication_window tokens: a retried batch (the clickhouse output retries
+--     the same rows in the same order, and Benthos redelivers a nacked batch unchanged) is
+--     dropped at insert time, so plain count() stays exact.
+--  2. Event tables (process_events, connections, devices) are ReplacingMergeTree with `id` at
+--     the end of ORDER BY: rows of one event that arrive in different blocks (a batch re-cut
+--     after a crash) also collapse; queries that must be exact before merges use FINAL.
+--     The high-volume sample tables (process_samples, host_metrics, snmp_metrics) are plain
+--     MergeTree: ReplacingMergeTree costs them about 2-3x the CPU per row (docs/benchmarks/
+--     warehouse.md), and a sample duplicated by a re-cut batch is removed by readers with
+--     LIMIT 1 BY id (the clickhouse input skips repeated ids).
 -- {retention_days} is substituted by `amoskys migrate` from config (warehouse.retention_days).
 
 CREATE TABLE IF NOT EXISTS process_events
@@ -75,7 +81,7 @@ CREATE TABLE IF NOT EXISTS process_samples
     write_bytes UInt64 CODEC(Delta, ZSTD(1)),
     labels      Map(LowCardinality(String), String) CODEC(ZSTD(1))
 )
-ENGINE = ReplacingMergeTree
+ENGINE = MergeTree
 PARTITION BY toDate(time)
 ORDER BY (host, time, pid, id)
 TTL toDateTime(time) + INTERVAL {retention_days} DAY
@@ -120,7 +126,7 @@ CREATE TABLE IF NOT EXISTS host_metrics
     unit   LowCardinality(String),
     labels Map(LowCardinality(String), String) CODEC(ZSTD(1))
 )
-ENGINE = ReplacingMergeTree
+ENGINE = MergeTree
 PARTITION BY toDate(time)
 ORDER BY (host, name, time, id)
 TTL toDateTime(time) + INTERVAL {retention_days} DAY
@@ -138,7 +144,7 @@ CREATE TABLE IF NOT EXISTS snmp_metrics
     unit   LowCardinality(String),
     labels Map(LowCardinality(String), String) CODEC(ZSTD(1))
 )
-ENGINE = ReplacingMergeTree
+ENGINE = MergeTree
 PARTITION BY toDate(time)
 ORDER BY (host, device, name, time, id)
 TTL toDateTime(time) + INTERVAL {retention_days} DAY

@@ -26,7 +26,7 @@ func BenchmarkInsertMethods(b *testing.B) {
 	w := needCHDB(b)
 	warehousetest.Migrated(b, w)
 	const batch = 10000
-	for _, method := range []string{warehouse.InsertTSV, warehouse.InsertTSVFile, warehouse.InsertRowBinary, warehouse.InsertRowBinaryFile} {
+	for _, method := range warehouse.InsertMethods {
 		b.Run(method, func(b *testing.B) {
 			host := warehousetest.Host(b)
 			evs := benchEvents(host, batch)

@@ -20,9 +20,8 @@ const (
 
 // Insert methods of the chDB backend (DSN option insert=...).
 const (
-	InsertRowBinary = "rowbinary" // RowBinary inlined in the INSERT statement
-	InsertTSV       = "tsv"       // TabSeparated inlined in the INSERT statement
-	InsertTSVFile   = "tsv_file"  // TabSeparated written to a temp file, read with file()
+	InsertTSV     = "tsv"      // TabSeparated inlined in the INSERT statement
+	InsertTSVFile = "tsv_file" // TabSeparated written to a temp file, read with file()
 	// InsertRowBinaryFile (the default) writes RowBinary to a temp file (tmpfs) read with
 	// file() declaring plain String for LowCardinality columns: the fastest measured.
 	InsertRowBinaryFile = "rowbinary_file"
@@ -30,7 +29,7 @@ const (
 
 // Config is a parsed DSN.
 //
-//	chdb://PATH[?lib=/path/libchdb.so&insert=rowbinary_file|rowbinary|tsv_file|tsv&tmp_dir=/dev/shm]
+//	chdb://PATH[?lib=/path/libchdb.so&insert=rowbinary_file|tsv_file|tsv&tmp_dir=/dev/shm]
 //	clickhouse://HOST:PORT[,HOST2:PORT]/DB[?secure=true&skip_verify=false&ca_file=PATH
 //	    &user_env=AMOSKYS_CLICKHOUSE_USER&password_env=AMOSKYS_CLICKHOUSE_PASSWORD
 //	    &dial_timeout=5s&max_open_conns=4&compress=lz4]
@@ -134,10 +133,10 @@ func parseCHDB(dsn, rest string) (Config, error) {
 			c.Lib = v
 		case "insert":
 			switch v {
-			case InsertRowBinary, InsertTSV, InsertTSVFile, InsertRowBinaryFile:
+			case InsertTSV, InsertTSVFile, InsertRowBinaryFile:
 				c.InsertWith = v
 			default:
-				return c, badDSN(dsn, "insert=%q: want rowbinary_file, rowbinary, tsv_file or tsv", v)
+				return c, badDSN(dsn, "insert=%q: want rowbinary_file, tsv_file or tsv", v)
 			}
 		case "tmp_dir":
 			if v == "" {

@@ -46,7 +46,7 @@ func TestParseDSNErrors(t *testing.T) {
 		"/data/warehouse":                         "want chdb://PATH",
 		"mysql://x":                               `unknown scheme "mysql"`,
 		"chdb://":                                 "missing data directory",
-		"chdb://x?insert=csv":                     `insert="csv": want rowbinary_file, rowbinary, tsv_file or tsv`,
+		"chdb://x?insert=csv":                     `insert="csv": want rowbinary_file, tsv_file or tsv`,
 		"chdb://x?foo=1":                          `unknown option "foo"`,
 		"chdb://x?tmp_dir=":                       "tmp_dir is empty",
 		"clickhouse://":                           "missing host",

@@ -1,9 +1,9 @@
 package warehouse
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -89,15 +89,11 @@ func (w *chdbWarehouse) InsertWith(ctx context.Context, method, table string, co
 	}
 	head := "INSERT INTO `" + table + "` (" + strings.Join(cols, ", ") + ")"
 	switch method {
-	case InsertRowBinary, InsertTSV:
-		// Inline data is parsed with the table's types (input() does not see inline data in
-		// chDB), so LowCardinality columns cost more here than through file().
-		format := "RowBinary"
-		if method == InsertTSV {
-			format = "TabSeparated"
-		}
-		stmt := []byte(head + " SETTINGS insert_deduplication_token = " + Quote(dedupToken(table, rowsKey(rows))) + " FORMAT " + format + "\n")
-		buf, _, err := w.encodeRows(ctx, table, columns, rows, method == InsertTSV, stmt)
+	case InsertTSV:
+		// The baseline: TabSeparated inlined after the statement, parsed with the table's types.
+		// (RowBinary inlined this way is cut at 512 KiB by chDB 26.5, so it is not offered.)
+		stmt := []byte(head + " SETTINGS insert_deduplication_token = " + Quote(dedupToken(table, rowsKey(rows))) + " FORMAT TabSeparated\n")
+		buf, _, err := w.encodeRows(ctx, table, columns, rows, true, stmt)
 		if err != nil {
 			return err
 		}

@@ -14,7 +14,7 @@ import (
 func TestInsertMethodsAgree(t *testing.T) {
 	w := needCHDB(t)
 	warehousetest.Migrated(t, w)
-	for _, method := range []string{warehouse.InsertRowBinary, warehouse.InsertTSV, warehouse.InsertTSVFile, warehouse.InsertRowBinaryFile} {
+	for _, method := range warehouse.InsertMethods {
 		t.Run(method, func(t *testing.T) {
 			host := warehousetest.Host(t)
 			evs := warehousetest.Events(host)

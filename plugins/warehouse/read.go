@@ -101,7 +101,8 @@ const jsonSettings = " SETTINGS output_format_json_quote_64bit_integers = 0, out
 // TelemetryQuery returns a query reading table's events between from (inclusive) and to
 // (exclusive), for the given hosts (all when empty), in event-time order, after the cursor
 // (time, id) when afterTime is not zero, at most limit rows, as JSONEachRow.
-// FINAL drops rows a retried insert may have duplicated.
+// FINAL (ReplacingMergeTree tables) or LIMIT 1 BY id (MergeTree tables) drops rows a re-cut
+// retried batch may have duplicated.
 func TelemetryQuery(table string, from, to time.Time, hosts []string, afterTime time.Time, afterID string, limit int) (string, error) {
 	if _, ok := columns[table]; !ok || !isTelemetryTable(table) {
 		return "", fmt.Errorf("%q is not a telemetry table (want one of %s)", table, strings.Join(TelemetryTables, ", "))
@@ -123,16 +124,26 @@ func TelemetryQuery(table string, from, to time.Time, hosts []string, afterTime 
 	if !afterTime.IsZero() {
 		where = append(where, fmt.Sprintf("(time, id) > (%s, %s)", timeLiteral(afterTime), Quote(afterID)))
 	}
-	q := "SELECT " + strings.Join(quoteIdents(columns[table]), ", ") + " FROM `" + table + "` FINAL"
+	final := ""
+	if replacing[table] {
+		final = " FINAL"
+	}
+	q := "SELECT " + strings.Join(quoteIdents(columns[table]), ", ") + " FROM `" + table + "`" + final
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY time, id"
+	if !replacing[table] {
+		q += " LIMIT 1 BY id"
+	}
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}
 	return q + jsonSettings, nil
 }
+
+// replacing names the telemetry tables that are ReplacingMergeTree (clickhouse/migrations).
+var replacing = map[string]bool{TableProcessEvents: true, TableConnections: true, TableDevices: true}
 
 func isTelemetryTable(t string) bool {
 	for _, x := range TelemetryTables {

@@ -160,3 +160,15 @@ func unwrap(w Warehouse) Warehouse {
 	}
 	return w
 }
+
+// MethodInserter is implemented by backends with several insert methods (chDB); the benchmark
+// uses it to compare them side by side.
+type MethodInserter interface {
+	InsertWith(ctx context.Context, method, table string, columns []string, rows [][]any) error
+}
+
+// Unwrap returns the backend behind a shared handle.
+func Unwrap(w Warehouse) Warehouse { return unwrap(w) }
+
+// InsertMethods lists the chDB insert methods, the default first.
+var InsertMethods = []string{InsertRowBinaryFile, InsertTSVFile, InsertTSV}

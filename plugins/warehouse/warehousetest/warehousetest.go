@@ -200,20 +200,42 @@ func manySamples(host string, from, n int) []*schemas.TelemetryEvent {
 	return evs
 }
 
+func manyExecs(host string, from, n int) []*schemas.TelemetryEvent {
+	evs := make([]*schemas.TelemetryEvent, n)
+	for i := range evs {
+		j := from + i
+		evs[i] = &schemas.TelemetryEvent{SchemaVersion: 1, ID: fmt.Sprintf("%s-e%d", host, j), Kind: schemas.KindProcessExec,
+			Time: Base.Add(time.Duration(j) * time.Millisecond), Host: host, Source: "test",
+			Process: &schemas.Process{PID: int32(1000 + j), PPID: 1, Name: "sh", Exe: "/bin/sh"}}
+	}
+	return evs
+}
+
 func testIdempotent(t *testing.T, w warehouse.Warehouse) {
 	Migrated(t, w)
 	host := Host(t)
-	q := "SELECT count() FROM host_metrics WHERE host = " + warehouse.Quote(host)
-	batch := manySamples(host, 0, 500)
-	require.NoError(t, warehouse.InsertTelemetry(t.Context(), w, batch))
-	// A retried batch (same rows, same order) is dropped at insert: even plain count() is exact.
-	require.NoError(t, warehouse.InsertTelemetry(t.Context(), w, batch))
-	require.Equal(t, 500, count(t, w, q))
-	// A re-cut batch overlapping the first (250 old + 250 new) collapses by id: FINAL is exact.
+	hq := "SELECT count() FROM host_metrics WHERE host = " + warehouse.Quote(host)
+	pq := "SELECT count() FROM process_events WHERE host = " + warehouse.Quote(host)
+	samples, execs := manySamples(host, 0, 500), manyExecs(host, 0, 500)
+	for range 2 {
+		// A retried batch (same rows, same order) is dropped at insert: plain count() is exact.
+		require.NoError(t, warehouse.InsertTelemetry(t.Context(), w, samples))
+		require.NoError(t, warehouse.InsertTelemetry(t.Context(), w, execs))
+	}
+	require.Equal(t, 500, count(t, w, hq))
+	require.Equal(t, 500, count(t, w, pq))
+
+	// A re-cut batch overlapping the first (250 old + 250 new) is a different block.
 	require.NoError(t, warehouse.InsertTelemetry(t.Context(), w, manySamples(host, 250, 500)))
-	require.Equal(t, 750, count(t, w, strings.Replace(q, "host_metrics", "host_metrics FINAL", 1)))
-	require.NoError(t, w.Exec(t.Context(), "OPTIMIZE TABLE host_metrics FINAL"))
-	require.Equal(t, 750, count(t, w, q), "after merge plain count() is exact too")
+	require.NoError(t, warehouse.InsertTelemetry(t.Context(), w, manyExecs(host, 250, 500)))
+	// Event tables (ReplacingMergeTree) collapse by id: FINAL is exact, and so is count() after a merge.
+	require.Equal(t, 750, count(t, w, strings.Replace(pq, "process_events", "process_events FINAL", 1)))
+	require.NoError(t, w.Exec(t.Context(), "OPTIMIZE TABLE process_events FINAL"))
+	require.Equal(t, 750, count(t, w, pq))
+	// Sample tables (MergeTree) keep the duplicate rows; readers drop them by id.
+	require.Equal(t, 1000, count(t, w, hq))
+	require.Equal(t, 750, count(t, w, "SELECT uniqExact(id) FROM host_metrics WHERE host = "+warehouse.Quote(host)))
+	require.Len(t, ReadBack(t, w, host), 1500, "750 samples and 750 execs, each once")
 }
 
 func testFeaturesAlerts(t *testing.T, w warehouse.Warehouse) {
@@ -390,5 +412,5 @@ func testConcurrency(t *testing.T, w warehouse.Warehouse) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	require.Equal(t, 8*5*100, count(t, w, "SELECT count() FROM host_metrics FINAL WHERE host = "+warehouse.Quote(host)))
+	require.Equal(t, 8*5*100, count(t, w, "SELECT count() FROM host_metrics WHERE host = "+warehouse.Quote(host)))
 }

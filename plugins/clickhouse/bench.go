@@ -1,0 +1,288 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/amoskys/amoskys/clickhouse"
+	"github.com/amoskys/amoskys/internal/envelope"
+	"github.com/amoskys/amoskys/plugins/warehouse"
+	"github.com/amoskys/amoskys/schemas"
+)
+
+// BenchOptions configures RunBench.
+type BenchOptions struct {
+	DSN       string // warehouse to write to (a fresh chdb dir by default)
+	Rows      int    // rows per measurement
+	Batch     int    // rows per insert / output batch
+	AggRows   int    // rows in the table the aggregation reads
+	AggRuns   int    // aggregation repetitions (median reported)
+	SkipSlow  bool   // skip the inline TSV baseline
+	Log       func(format string, args ...any)
+	BenthosIO bool // also measure through the Benthos clickhouse output
+}
+
+// BenchResult is one measured way of writing rows.
+type BenchResult struct {
+	Name       string
+	Rows       int
+	Wall       time.Duration
+	CPU        time.Duration
+	RowsPerSec float64
+	RowsPerCPU float64
+}
+
+// BenchReport is what RunBench measured.
+type BenchReport struct {
+	Results     []BenchResult
+	AggQuery    string
+	AggRows     int
+	AggLatency  time.Duration   // median
+	AggRuns     []time.Duration // every run
+	LoadAvg     string
+	CPUs        int
+	Backend     string
+	LibraryPath string
+}
+
+func cpuNow() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchEvents makes n host_metric telemetry events with stable, distinct ids (8-column rows).
+func BenchEvents(prefix string, n int) []*schemas.TelemetryEvent {
+	base := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	names := []string{"cpu.user", "cpu.system", "mem.used_bytes", "net.rx_bytes_per_s", "net.tx_bytes_per_s", "disk.read_bytes_per_s"}
+	evs := make([]*schemas.TelemetryEvent, n)
+	for i := range evs {
+		evs[i] = &schemas.TelemetryEvent{SchemaVersion: schemas.TelemetryVersion, ID: fmt.Sprintf("%s-%d", prefix, i),
+			Kind: schemas.KindHostMetric, Time: base.Add(time.Duration(i) * time.Millisecond),
+			Host: fmt.Sprintf("host-%02d", i%16), Source: "bench",
+			Metric: &schemas.Metric{Name: names[i%len(names)], Value: float64(i%1000) / 10, Unit: "percent"}}
+	}
+	return evs
+}
+
+func measure(name string, rows int, f func() error) (BenchResult, error) {
+	c0, w0 := cpuNow(), time.Now()
+	if err := f(); err != nil {
+		return BenchResult{}, fmt.Errorf("%s: %w", name, err)
+	}
+	r := BenchResult{Name: name, Rows: rows, Wall: time.Since(w0), CPU: cpuNow() - c0}
+	r.RowsPerSec = float64(rows) / r.Wall.Seconds()
+	if r.CPU > 0 {
+		r.RowsPerCPU = float64(rows) / r.CPU.Seconds()
+	}
+	return r, nil
+}
+
+// RunBench measures, in one process and one run: each chDB insert method on batches of
+// o.Batch rows, the Benthos clickhouse output end to end, and an aggregation over o.AggRows rows.
+func RunBench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
+	if o.Rows <= 0 {
+		o.Rows = 500_000
+	}
+	if o.Batch <= 0 {
+		o.Batch = 10_000
+	}
+	if o.AggRows <= 0 {
+		o.AggRows = 1_000_000
+	}
+	if o.AggRuns <= 0 {
+		o.AggRuns = 5
+	}
+	logf := o.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if o.DSN == "" {
+		dir, err := os.MkdirTemp("", "amoskys-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(dir)
+		o.DSN = "chdb://" + dir
+	}
+	w, err := warehouse.Open(ctx, o.DSN)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	if err := warehouse.Migrate(ctx, w, clickhouse.Migrations()); err != nil {
+		return nil, err
+	}
+	rep := &BenchReport{Backend: w.Backend(), LibraryPath: warehouse.LibraryPath(), CPUs: numCPU()}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		rep.LoadAvg = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	run := fmt.Sprintf("b%d", time.Now().UnixNano())
+
+	// 1. The insert methods side by side, same rows, through warehouse.Insert's row mapping.
+	if mi, ok := warehouse.Unwrap(w).(warehouse.MethodInserter); ok {
+		for _, method := range warehouse.InsertMethods {
+			if o.SkipSlow && method == warehouse.InsertTSV {
+				continue
+			}
+			evs := BenchEvents(run+"-"+method, o.Rows)
+			rows := make([][]any, len(evs))
+			for i, ev := range evs {
+				_, rows[i], _ = warehouse.TelemetryRow(ev)
+			}
+			cols := warehouse.Columns(warehouse.TableHostMetrics)
+			logf("insert method %s: %d rows in batches of %d", method, o.Rows, o.Batch)
+			r, err := measure("chdb insert "+method, o.Rows, func() error {
+				for i := 0; i < len(rows); i += o.Batch {
+					if err := mi.InsertWith(ctx, method, warehouse.TableHostMetrics, cols, rows[i:min(i+o.Batch, len(rows))]); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			if err := checkCount(ctx, w, run+"-"+method, o.Rows); err != nil {
+				return nil, fmt.Errorf("%s: %w", method, err)
+			}
+			rep.Results = append(rep.Results, r)
+		}
+	}
+
+	// 2. Through the Benthos clickhouse output: structured TelemetryEvent messages, batches of o.Batch.
+	if o.BenthosIO {
+		evs := BenchEvents(run+"-output", o.Rows)
+		batches := make([]service.MessageBatch, 0, o.Rows/o.Batch+1)
+		for i := 0; i < len(evs); i += o.Batch {
+			b := make(service.MessageBatch, 0, o.Batch)
+			for _, ev := range evs[i:min(i+o.Batch, len(evs))] {
+				b = append(b, envelope.NewEvent(ev))
+			}
+			batches = append(batches, b)
+		}
+		logf("benthos clickhouse output: %d rows in batches of %d", o.Rows, o.Batch)
+		r, err := measure("benthos clickhouse output", o.Rows, func() error { return runOutputStream(ctx, o.DSN, o.Batch, batches) })
+		if err != nil {
+			return nil, err
+		}
+		if err := checkCount(ctx, w, run+"-output", o.Rows); err != nil {
+			return nil, fmt.Errorf("output: %w", err)
+		}
+		rep.Results = append(rep.Results, r)
+	}
+
+	// 3. A 1M-row aggregation, as `amoskys sql` runs it (rendered PrettyCompactMonoBlock).
+	aggEvs := BenchEvents(run+"-agg", o.AggRows)
+	rows := make([][]any, len(aggEvs))
+	for i, ev := range aggEvs {
+		_, rows[i], _ = warehouse.TelemetryRow(ev)
+		rows[i][2] = "agg-" + rows[i][2].(string) // its own hosts: the table holds other runs' rows too
+	}
+	logf("loading %d rows for the aggregation", o.AggRows)
+	for i := 0; i < len(rows); i += 100_000 {
+		if err := w.Insert(ctx, warehouse.TableHostMetrics, warehouse.Columns(warehouse.TableHostMetrics), rows[i:min(i+100_000, len(rows))]); err != nil {
+			return nil, err
+		}
+	}
+	rep.AggRows = o.AggRows
+	rep.AggQuery = "SELECT host, name, count() AS n, round(avg(value), 3) AS mean, quantile(0.99)(value) AS p99, max(time) AS last FROM host_metrics WHERE host LIKE 'agg-%' GROUP BY host, name ORDER BY host, name"
+	for range o.AggRuns {
+		t0 := time.Now()
+		out, err := w.Query(ctx, rep.AggQuery, "PrettyCompactMonoBlock")
+		if err != nil {
+			return nil, err
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("aggregation returned nothing")
+		}
+		rep.AggRuns = append(rep.AggRuns, time.Since(t0))
+	}
+	s := append([]time.Duration(nil), rep.AggRuns...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	rep.AggLatency = s[len(s)/2]
+	return rep, nil
+}
+
+func runOutputStream(ctx context.Context, dsn string, batch int, batches []service.MessageBatch) error {
+	sb := service.NewStreamBuilder()
+	sb.SetLoggerYAML("level: warn")
+	if err := sb.SetMetricsYAML("none: {}"); err != nil {
+		return err
+	}
+	send, err := sb.AddBatchProducerFunc()
+	if err != nil {
+		return err
+	}
+	if err := sb.AddOutputYAML(fmt.Sprintf("clickhouse:\n  dsn: %q\n  max_in_flight: 2\n  batching:\n    count: %d\n", dsn, batch)); err != nil {
+		return err
+	}
+	stream, err := sb.Build()
+	if err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(ctx) }()
+	errs := make(chan error, len(batches))
+	sem := make(chan struct{}, 2) // as many batches in flight as the output takes
+	for _, b := range batches {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errs <- send(ctx, b)
+		}()
+	}
+	for range cap(sem) {
+		sem <- struct{}{}
+	}
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	if err := stream.Stop(ctx); err != nil {
+		return err
+	}
+	<-done
+	return nil
+}
+
+// Format renders the report as a Markdown table.
+func (r *BenchReport) Format() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "backend %s (%s), %d CPUs, load average at start %s\n\n", r.Backend, r.LibraryPath, r.CPUs, r.LoadAvg)
+	fmt.Fprintf(&b, "| path | rows | wall | rows/s | CPU | rows per CPU-second |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, x := range r.Results {
+		fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %s | %.0f |\n", x.Name, x.Rows, x.Wall.Round(time.Millisecond), x.RowsPerSec, x.CPU.Round(time.Millisecond), x.RowsPerCPU)
+	}
+	fmt.Fprintf(&b, "\naggregation over %d rows (median of %d): %s (runs: %v)\n  %s\n", r.AggRows, len(r.AggRuns), r.AggLatency.Round(time.Millisecond), roundAll(r.AggRuns), r.AggQuery)
+	return b.String()
+}
+
+func roundAll(d []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(d))
+	for i, x := range d {
+		out[i] = x.Round(time.Millisecond)
+	}
+	return out
+}
+
+// checkCount verifies every row of a measurement landed (a benchmark that loses rows is wrong).
+func checkCount(ctx context.Context, w warehouse.Warehouse, prefix string, want int) error {
+	out, err := w.Query(ctx, "SELECT count() FROM host_metrics WHERE startsWith(id, "+warehouse.Quote(prefix+"-")+")", "TabSeparated")
+	if err != nil {
+		return err
+	}
+	if got := strings.TrimSpace(string(out)); got != fmt.Sprint(want) {
+		return fmt.Errorf("%s rows stored, want %d", got, want)
+	}
+	return nil
+}

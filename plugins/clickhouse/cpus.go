@@ -1,0 +1,5 @@
+package clickhouse
+
+import "runtime"
+
+func numCPU() int { return runtime.NumCPU() }
