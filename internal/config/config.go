@@ -39,6 +39,7 @@ const (
 	MaxSQLMaxBytes  = 1 << 30
 	MinSQLTimeout   = time.Second
 	MaxSQLTimeout   = time.Hour
+	MaxPartitions   = 1024
 	DefaultAPIToken = "AMOSKYS_API_TOKEN"
 )
 
@@ -85,6 +86,8 @@ type WarehouseConfig struct {
 type BusConfig struct {
 	// DSN: gochannel:// (one process), sqlite://FILE (durable, one host), postgres://HOST/DB.
 	DSN string `yaml:"dsn"`
+	// Partitions splits each topic by host so several detectors share the load (1..1024).
+	Partitions int `yaml:"partitions"`
 }
 
 // TLSConfig names PEM files; every file given must exist, cert and key go together.
@@ -156,7 +159,7 @@ func Default() *Config {
 			Retention: Duration(30 * 24 * time.Hour),
 			BatchSize: 10000,
 		},
-		Bus: BusConfig{DSN: "gochannel://"},
+		Bus: BusConfig{DSN: "gochannel://", Partitions: 1},
 		API: APIConfig{
 			Enabled:     true,
 			Listen:      "127.0.0.1:8080",

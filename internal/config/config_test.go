@@ -23,6 +23,9 @@ var expectedErrors = map[string][]string{
 	"batch_size_type.bad.yaml": {
 		"batch_size_type.bad.yaml:2:15: warehouse.batch_size must be an integer, got \"lots\"",
 	},
+	"bus_partitions.bad.yaml": {
+		"bus_partitions.bad.yaml:3:15: bus.partitions 5000 is out of range: 1..1024",
+	},
 	"data_dir_file.bad.yaml": {
 		"data_dir_file.bad.yaml:1:11: data_dir \"full.good.yaml\" exists but is not a directory",
 		"data_dir_file.bad.yaml:3:8: warehouse.dsn: chdb directory \"full.good.yaml\" exists but is not a directory",
@@ -201,6 +204,7 @@ func TestFullConfigValues(t *testing.T) {
 	require.Equal(t, "gochannel://", env["AMOSKYS_BUS_DSN"])
 	require.Equal(t, "web-01.example", env["AMOSKYS_HOST_ID"])
 	require.Equal(t, "7776000", env["AMOSKYS_WAREHOUSE_RETENTION_SECONDS"])
+	require.Equal(t, "1", env["AMOSKYS_BUS_PARTITIONS"])
 }
 
 func TestServerWarehouseDSN(t *testing.T) {

@@ -161,6 +161,7 @@ func (c *Config) Env() map[string]string {
 		"AMOSKYS_WAREHOUSE_BATCH_SIZE":        strconv.Itoa(c.Warehouse.BatchSize),
 		"AMOSKYS_WAREHOUSE_RETENTION_SECONDS": strconv.FormatInt(int64(c.Warehouse.Retention.D().Seconds()), 10),
 		"AMOSKYS_ROLE":                        c.Role,
+		"AMOSKYS_BUS_PARTITIONS":              strconv.Itoa(c.Bus.Partitions),
 	}
 	if c.Models.IForest != "" {
 		m["AMOSKYS_IFOREST_MODEL"] = c.Path(c.Models.IForest)

@@ -202,6 +202,7 @@ func (v *validator) warehouse() {
 
 func (v *validator) bus() {
 	scheme := v.dsn("bus.dsn", v.c.Bus.DSN, []string{"gochannel", "sqlite", "postgres", "postgresql"})
+	v.intRange("bus.partitions", v.c.Bus.Partitions, 1, MaxPartitions, "")
 	if scheme == "gochannel" && (v.c.Role == RoleAgent || v.c.Role == RoleDetect) {
 		at := "role"
 		if v.written("bus.dsn") {

@@ -140,16 +140,20 @@ func Run(ctx context.Context, c *config.Config, opts Options) error {
 		return fmt.Errorf("creating data_dir: %w", err)
 	}
 
-	w, err := OpenWarehouse(ctx, c, opts.Migrations)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := w.Close(); err != nil {
-			log.Error("closing the warehouse", "err", err)
+	// An agent only collects and publishes to the bus: it never opens the warehouse (nor chDB).
+	var w warehouse.Warehouse
+	if c.Role != config.RoleAgent {
+		var err error
+		if w, err = OpenWarehouse(ctx, c, opts.Migrations); err != nil {
+			return err
 		}
-	}()
-	log.Info("warehouse ready", "backend", w.Backend(), "retention_days", RetentionDays(c))
+		defer func() {
+			if err := w.Close(); err != nil {
+				log.Error("closing the warehouse", "err", err)
+			}
+		}()
+		log.Info("warehouse ready", "backend", w.Backend(), "retention_days", RetentionDays(c))
+	}
 
 	// Benthos' own HTTP endpoints: a shared mux, each stream under /<pipeline>/.
 	benthosMux := http.NewServeMux()

@@ -220,6 +220,29 @@ pipelines:
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 }
 
+// An agent collects and publishes only: no warehouse is opened, /healthz says so.
+func TestRunRoleAgentOpensNoWarehouse(t *testing.T) {
+	c := loadConfig(t, `
+role: agent
+warehouse: {dsn: "chdb:///nonexistent/never-opened"}
+bus: {dsn: "sqlite://./data/bus.db", partitions: 4}
+pipelines:
+  - {name: finite, file: FIXTURE/finite.yaml}
+`)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, c, Options{OnReady: func(a net.Addr) {
+			code, body := get(t, "http://"+a.String()+"/healthz")
+			require.Equal(t, 200, code)
+			require.NotContains(t, body, `"warehouse"`)
+			cancel()
+		}})
+	}()
+	require.NoError(t, <-done)
+	require.Equal(t, "4", os.Getenv("AMOSKYS_BUS_PARTITIONS"))
+}
+
 func TestRunErrors(t *testing.T) {
 	needWarehouse(t)
 	// The API port is taken: Run fails with the address in the message and stops its streams.
