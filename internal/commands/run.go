@@ -31,6 +31,8 @@ func init() {
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// After the first signal, a second one kills the process the default way (no wait for the drain).
+			go func() { <-ctx.Done(); stop() }()
 			if err := runner.Run(ctx, cfg, runner.Options{}); err != nil {
 				return ucli.Exit("amoskys run: "+err.Error(), 1)
 			}
