@@ -135,7 +135,8 @@ func newFromConfig(cfg Config, watch bool, debounce time.Duration, res *service.
 			p.logModel("reloaded", mod)
 		}); err != nil {
 			cancel()
-			return nil, err
+			p.cancel = nil
+			p.log.Errorf("iforest: not watching the model file, changes need a restart: %v", err)
 		}
 	}
 	return p, nil

@@ -385,6 +385,9 @@ func (s WarehouseSource) where(q Query) string {
 func (s WarehouseSource) Count(ctx context.Context, q Query) (int, error) {
 	out, err := s.W.Query(ctx, "SELECT count() AS n FROM features FINAL WHERE "+s.where(q), "JSONEachRow")
 	if err != nil {
+		if m := err.Error(); strings.Contains(m, "UNKNOWN_TABLE") || strings.Contains(m, "exist") {
+			return 0, fmt.Errorf("%w (the warehouse has no features table yet: run `amoskys migrate`, or `amoskys run` to collect)", err)
+		}
 		return 0, err
 	}
 	var r struct {
