@@ -437,6 +437,42 @@ func TestOrdinaryWorkStaysLow(t *testing.T) {
 		t.Fatalf("interactive shell: %v\n%s", err, out)
 	}
 	roots = append(roots, sh.Process.Pid)
+	// A package install and removal: dpkg runs the package's maintainer scripts through sh.
+	if _, err := exec.LookPath("dpkg-deb"); err == nil {
+		pkg := filepath.Join(dir, "pkg")
+		for _, d := range []string{"DEBIAN", "usr/share/doc/amoskys-ordinary"} {
+			if err := os.MkdirAll(filepath.Join(pkg, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		control := "Package: amoskys-ordinary\nVersion: 1.0\nArchitecture: all\nMaintainer: AMOSKYS tests <tests@amoskys.invalid>\nDescription: ordinary-work fixture\n"
+		files := map[string]string{
+			"DEBIAN/control":                        control,
+			"DEBIAN/postinst":                       "#!/bin/sh\nset -e\necho configured > /dev/null\nmkdir -p /var/lib/amoskys-ordinary\n",
+			"DEBIAN/postrm":                         "#!/bin/sh\nset -e\nrm -rf /var/lib/amoskys-ordinary\n",
+			"usr/share/doc/amoskys-ordinary/README": "fixture\n",
+		}
+		for name, body := range files {
+			mode := os.FileMode(0o644)
+			if strings.HasPrefix(name, "DEBIAN/post") {
+				mode = 0o755
+			}
+			if err := os.WriteFile(filepath.Join(pkg, name), []byte(body), mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deb := filepath.Join(dir, "amoskys-ordinary.deb")
+		for _, args := range [][]string{{"dpkg-deb", "--build", "--root-owner-group", pkg, deb}, {"dpkg", "-i", deb}, {"dpkg", "-r", "amoskys-ordinary"}} {
+			c := exec.Command(args[0], args[1:]...)
+			c.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+			if out, err := c.CombinedOutput(); err != nil {
+				t.Fatalf("%v: %v\n%s", args, err, out)
+			}
+			roots = append(roots, c.Process.Pid)
+		}
+	} else if requireDeps {
+		t.Fatal("dpkg-deb not found")
+	}
 	time.Sleep(time.Second) // let the collector flush
 	seen := 0
 	for _, root := range roots {
@@ -451,11 +487,15 @@ func TestOrdinaryWorkStaysLow(t *testing.T) {
 	if seen < 5 {
 		t.Fatalf("only %d exec events seen for go build, make and a shell", seen)
 	}
-	ids := []string{}
+	set := map[string]bool{}
 	for _, root := range roots {
 		for id := range ruleIDs(p.subtree(root)) {
-			ids = append(ids, id)
+			set[id] = true
 		}
+	}
+	ids := []string{}
+	for id := range set {
+		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	t.Logf("%d exec events of ordinary work judged; rules at or below LOW: %v", seen, ids)
