@@ -97,6 +97,7 @@ func New(deps Deps, token string) (*Server, error) {
 		ErrorHandler:          s.errorHandler,
 	})
 	s.app.Use(recover.New())
+	s.app.Use(observe)
 	s.app.Get("/healthz", s.healthz)
 	if deps.Config.Metrics.Enabled {
 		s.app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{})))
@@ -159,6 +160,31 @@ func serverTLS(c *config.Config, t config.TLSConfig) (*tls.Config, error) {
 		tc.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return tc, nil
+}
+
+var (
+	requestsTotal = metrics.Counter("api", "requests", "HTTP requests served by the API, by route and status class.", "route", "status")
+	requestSecs   = metrics.Histogram("api", "request", "Latency of API requests, by route.", nil, "route")
+)
+
+// observe counts every request by matched route (not raw path: no unbounded labels) and status.
+func observe(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	status := c.Response().StatusCode()
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		status = fe.Code
+	} else if err != nil {
+		status = fiber.StatusInternalServerError
+	}
+	route := c.Route().Path
+	if status == fiber.StatusNotFound || status == fiber.StatusMethodNotAllowed {
+		route = "unmatched"
+	}
+	requestsTotal.WithLabelValues(route, fmt.Sprintf("%dxx", status/100)).Inc()
+	requestSecs.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	return err
 }
 
 // JSONError writes the standard error body; routes of other packages use it too.

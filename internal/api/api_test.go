@@ -153,9 +153,15 @@ func TestHealthzDegradedOnFailedPipeline(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	r := do(t, newServer(t, nil), "GET", "/metrics", "", nil)
+	s := newServer(t, nil)
+	do(t, s, "GET", "/healthz", "", nil)
+	do(t, s, "GET", "/no/such/route/42", "", nil)
+	r := do(t, s, "GET", "/metrics", "", nil)
 	require.Equal(t, 200, r.code)
 	require.Contains(t, string(r.body), "go_goroutines")
+	require.Contains(t, string(r.body), `amoskys_api_requests_total{route="/healthz",status="2xx"}`)
+	require.Contains(t, string(r.body), `amoskys_api_requests_total{route="unmatched",status="4xx"}`)
+	require.NotContains(t, string(r.body), "/no/such/route/42")
 	off := newServer(t, nil, func(c *config.Config) { c.Metrics.Enabled = false })
 	require.Equal(t, 404, do(t, off, "GET", "/metrics", "", nil).code)
 }
