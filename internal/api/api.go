@@ -179,8 +179,8 @@ func observe(c *fiber.Ctx) error {
 		status = fiber.StatusInternalServerError
 	}
 	route := c.Route().Path
-	if status == fiber.StatusNotFound || status == fiber.StatusMethodNotAllowed {
-		route = "unmatched"
+	if (route == "/" || c.Route().Method == "USE") && (status == fiber.StatusNotFound || status == fiber.StatusMethodNotAllowed) {
+		route = "unmatched" // no route matched: the raw path would make unbounded labels
 	}
 	requestsTotal.WithLabelValues(route, fmt.Sprintf("%dxx", status/100)).Inc()
 	requestSecs.WithLabelValues(route).Observe(time.Since(start).Seconds())
