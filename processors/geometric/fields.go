@@ -199,7 +199,11 @@ func nameMismatch(p *schemas.Process) bool {
 	if p.Exe == "" || p.Name == "" {
 		return false
 	}
-	base := strings.ToLower(path.Base(p.Exe))
+	base := path.Base(p.Exe)
+	if base == p.Name || len(base) > 15 && base[:15] == p.Name { // the common case, cheaply
+		return false
+	}
+	base = strings.ToLower(base)
 	if isInterpreter(base) {
 		return false
 	}

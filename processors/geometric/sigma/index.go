@@ -252,12 +252,18 @@ func (ix *catIndex) candidates(rec *Record, mark []bool) {
 	}
 	for k := range ix.subs {
 		si := &ix.subs[k]
+		a := si.ac
+		n := int32(a.nclass)
 		for _, v := range rec.Lower(si.field) {
-			si.ac.scan(v, func(id int32) {
-				for _, i := range si.rules[id] {
-					mark[i] = true
+			st := int32(0)
+			for j := 0; j < len(v); j++ {
+				st = a.next[st*n+int32(a.class[v[j]])]
+				for _, id := range a.out[st] {
+					for _, i := range si.rules[id] {
+						mark[i] = true
+					}
 				}
-			})
+			}
 		}
 	}
 }
