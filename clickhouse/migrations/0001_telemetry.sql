@@ -9,9 +9,9 @@
 --     the end of ORDER BY: rows of one event that arrive in different blocks (a batch re-cut
 --     after a crash) also collapse; queries that must be exact before merges use FINAL.
 --     The high-volume sample tables (process_samples, host_metrics, snmp_metrics) are plain
---     MergeTree: ReplacingMergeTree costs them about 2-3x the CPU per row (docs/benchmarks/
---     warehouse.md), and a sample duplicated by a re-cut batch is removed by readers with
---     LIMIT 1 BY id (the clickhouse input skips repeated ids).
+--     MergeTree with LZ4 behind their Delta/Gorilla codecs: ReplacingMergeTree costs them 2-3x
+--     the CPU per row and ZSTD another 25% (docs/benchmarks/warehouse.md); a sample duplicated
+--     by a re-cut batch is dropped by readers with LIMIT 1 BY id (as the clickhouse input does).
 -- {retention_days} is substituted by `amoskys migrate` from config (warehouse.retention_days).
 
 CREATE TABLE IF NOT EXISTS process_events
@@ -60,8 +60,8 @@ SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE TABLE IF NOT EXISTS process_samples
 (
-    id          String CODEC(ZSTD(1)),
-    time        DateTime64(6, 'UTC') CODEC(Delta, ZSTD(1)),
+    id          String,
+    time        DateTime64(6, 'UTC') CODEC(Delta, LZ4),
     host        LowCardinality(String),
     source      LowCardinality(String),
     pid         Int32 CODEC(ZSTD(1)),
@@ -73,13 +73,13 @@ CREATE TABLE IF NOT EXISTS process_samples
     uid         UInt32,
     euid        UInt32,
     user        LowCardinality(String),
-    cpu_percent Float64 CODEC(Gorilla, ZSTD(1)),
-    rss_bytes   UInt64 CODEC(T64, ZSTD(1)),
-    threads     Int32 CODEC(T64, ZSTD(1)),
-    fds         Int32 CODEC(T64, ZSTD(1)),
-    read_bytes  UInt64 CODEC(Delta, ZSTD(1)),
-    write_bytes UInt64 CODEC(Delta, ZSTD(1)),
-    labels      Map(LowCardinality(String), String) CODEC(ZSTD(1))
+    cpu_percent Float64 CODEC(Gorilla, LZ4),
+    rss_bytes   UInt64 CODEC(T64, LZ4),
+    threads     Int32 CODEC(T64, LZ4),
+    fds         Int32 CODEC(T64, LZ4),
+    read_bytes  UInt64 CODEC(Delta, LZ4),
+    write_bytes UInt64 CODEC(Delta, LZ4),
+    labels      Map(LowCardinality(String), String)
 )
 ENGINE = MergeTree
 PARTITION BY toDate(time)
@@ -117,14 +117,14 @@ SETTINGS non_replicated_deduplication_window = 1000;
 -- Metrics are read per series, so the series name comes before time.
 CREATE TABLE IF NOT EXISTS host_metrics
 (
-    id     String CODEC(ZSTD(1)),
-    time   DateTime64(6, 'UTC') CODEC(Delta, ZSTD(1)),
+    id     String,
+    time   DateTime64(6, 'UTC') CODEC(Delta, LZ4),
     host   LowCardinality(String),
     source LowCardinality(String),
     name   LowCardinality(String),
-    value  Float64 CODEC(Gorilla, ZSTD(1)),
+    value  Float64 CODEC(Gorilla, LZ4),
     unit   LowCardinality(String),
-    labels Map(LowCardinality(String), String) CODEC(ZSTD(1))
+    labels Map(LowCardinality(String), String)
 )
 ENGINE = MergeTree
 PARTITION BY toDate(time)
@@ -134,15 +134,15 @@ SETTINGS non_replicated_deduplication_window = 1000;
 
 CREATE TABLE IF NOT EXISTS snmp_metrics
 (
-    id     String CODEC(ZSTD(1)),
-    time   DateTime64(6, 'UTC') CODEC(Delta, ZSTD(1)),
+    id     String,
+    time   DateTime64(6, 'UTC') CODEC(Delta, LZ4),
     host   LowCardinality(String),
     source LowCardinality(String),
     device LowCardinality(String),
     name   LowCardinality(String),
-    value  Float64 CODEC(Gorilla, ZSTD(1)),
+    value  Float64 CODEC(Gorilla, LZ4),
     unit   LowCardinality(String),
-    labels Map(LowCardinality(String), String) CODEC(ZSTD(1))
+    labels Map(LowCardinality(String), String)
 )
 ENGINE = MergeTree
 PARTITION BY toDate(time)

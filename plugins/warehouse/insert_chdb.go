@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -71,6 +72,9 @@ func (e *RowError) Unwrap() error { return e.Err }
 
 var tmpSeq atomic.Uint64
 
+// bufPool recycles encode buffers (a 10k-row batch is ~1 MB).
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1<<20); return &b }}
+
 // InsertWith inserts with an explicit method (InsertRowBinary, InsertTSV, InsertTSVFile); the
 // benchmark compares them side by side.
 func (w *chdbWarehouse) InsertWith(ctx context.Context, method, table string, columns []string, rows [][]any) error {
@@ -101,10 +105,13 @@ func (w *chdbWarehouse) InsertWith(ctx context.Context, method, table string, co
 		return err
 	case InsertTSVFile, InsertRowBinaryFile:
 		tsv := method == InsertTSVFile
-		buf, schema, err := w.encodeRows(ctx, table, columns, rows, tsv, nil)
+		pb := bufPool.Get().(*[]byte)
+		defer bufPool.Put(pb)
+		buf, schema, err := w.encodeRows(ctx, table, columns, rows, tsv, (*pb)[:0])
 		if err != nil {
 			return err
 		}
+		*pb = buf
 		format, ext := "RowBinary", "bin"
 		if tsv {
 			format, ext = "TabSeparated", "tsv"
