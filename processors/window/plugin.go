@@ -114,10 +114,10 @@ type processor struct {
 	w   *Window
 	log *service.Logger
 
-	events, late, vectors, failed, dropped *service.MetricCounter
-	keys                                   *service.MetricGauge
-	mu                                     sync.Mutex // guards last
-	last                                   Stats
+	events, late, invalid, vectors, failed, dropped *service.MetricCounter
+	keys                                            *service.MetricGauge
+	mu                                              sync.Mutex // guards last
+	last                                            Stats
 }
 
 func newProcessor(conf *service.ParsedConfig, res *service.Resources) (service.BatchProcessor, error) {
@@ -170,6 +170,7 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (service.B
 	return &processor{w: w, log: res.Logger(),
 		events:  m.NewCounter("amoskys_window_events_total"),
 		late:    m.NewCounter("amoskys_window_late_total"),
+		invalid: m.NewCounter("amoskys_window_invalid_time_total"),
 		vectors: m.NewCounter("amoskys_window_vectors_total"),
 		failed:  m.NewCounter("amoskys_window_failed_total"),
 		dropped: m.NewCounter("amoskys_window_keys_dropped_total"),
@@ -211,6 +212,7 @@ func (p *processor) metrics() {
 	s := p.w.Stats()
 	p.events.Incr(s.Events - p.last.Events)
 	p.late.Incr(s.Late - p.last.Late)
+	p.invalid.Incr(s.Invalid - p.last.Invalid)
 	p.vectors.Incr(s.Vectors - p.last.Vectors)
 	p.dropped.Incr(s.KeysDropped - p.last.KeysDropped)
 	p.keys.Set(int64(s.Keys))

@@ -130,8 +130,8 @@ func (c *Config) Validate() error {
 
 // Stats counts what the window stage did.
 type Stats struct {
-	Events, Late, KeysDropped, Vectors int64
-	Keys                               int
+	Events, Late, Invalid, KeysDropped, Vectors int64
+	Keys                                        int
 }
 
 // feature index tables per kind.
@@ -276,6 +276,13 @@ func (w *Window) shardOf(host string) *shard {
 // Add aggregates one event and returns the feature vectors of the windows its watermark
 // closes, in a deterministic order.
 func (w *Window) Add(ev *schemas.TelemetryEvent) []*schemas.FeatureVector {
+	if ev.Time.IsZero() || ev.Time.Year() < 1970 || ev.Time.Year() > 2200 {
+		w.mu.Lock()
+		w.stats.Events++
+		w.stats.Invalid++ // no usable event time: passed on, not aggregated
+		w.mu.Unlock()
+		return nil
+	}
 	sh := w.shardOf(ev.Host)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

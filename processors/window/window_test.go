@@ -397,3 +397,15 @@ func TestPassThroughAndBadMessages(t *testing.T) {
 		t.Fatal("no dead-letter reason")
 	}
 }
+
+func TestEventsWithoutTimeAreNotAggregated(t *testing.T) {
+	w, _ := New(tumbling(time.Minute))
+	ev := exec("h", 1, 1, "/bin/a", 0, 0, 0)
+	ev.Time = time.Time{}
+	if out := w.Add(ev); len(out) != 0 {
+		t.Fatal("vectors from an event without time")
+	}
+	if s := w.Stats(); s.Invalid != 1 || s.Keys != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
