@@ -53,7 +53,6 @@ async function load(more) {
     state.cursor = body.next_cursor || null;
     $("more").hidden = !state.cursor;
     render();
-    msg(state.alerts.size + " alerts");
   } catch (e) { msg("error: " + e.message); }
 }
 
@@ -75,7 +74,9 @@ function sorted() {
 function render(flashId) {
   const tb = $("rows");
   tb.replaceChildren();
-  for (const a of sorted()) {
+  const list = sorted();
+  msg(list.length + (list.length === 1 ? " alert" : " alerts"));
+  for (const a of list) {
     const tr = el("tr", { class: "alert status-" + a.status + (a.id === flashId ? " new" : ""), "data-id": a.id, "data-severity": a.severity,
       onclick: () => toggle(a.id) },
       el("td", {}, fmtTime(a.time)),
