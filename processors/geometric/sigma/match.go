@@ -226,6 +226,8 @@ type fieldMatcher struct {
 	null     bool // value null: matches when the field is absent or empty
 	exists   int  // 1 exists:true, -1 exists:false, 0 not an exists test
 	keywords []FieldID
+	emptyAny bool // some value is '' (matches an absent field)
+	emptyAll bool // every value is '' or null
 }
 
 func (f *fieldMatcher) eval(r *Record) bool {
@@ -238,11 +240,12 @@ func (f *fieldMatcher) eval(r *Record) bool {
 	}
 	raw := r.Raw(f.field)
 	if len(raw) == 0 {
-		if f.null {
-			return true
+		// An absent field matches only null and the empty string (`field: ''`); with `all`,
+		// every value must be one of those.
+		if f.all {
+			return f.emptyAll
 		}
-		// An absent field compares as the empty string: `field: ''` matches it.
-		return f.any1("", "")
+		return f.null || f.emptyAny
 	}
 	var low []string
 	if !f.cased {
@@ -390,7 +393,15 @@ func compileField(s *Schema, key string, values []scalar, keyword bool) (*fieldM
 		return nil, fmt.Errorf("%q: i, m and s are sub-modifiers of re", key)
 	}
 	_ = order
+	f.emptyAll = kinds == 0 && !mods["re"] && !mods["cidr"]
 	for _, v := range values {
+		empty := v.kind == 'n' || v.kind == 's' && v.s == ""
+		if empty && kinds == 0 && !mods["re"] && !mods["cidr"] && !mods["base64"] && !mods["base64offset"] {
+			f.emptyAny = true
+		}
+		if !empty {
+			f.emptyAll = false
+		}
 		if v.kind == 'n' { // null
 			if mods["re"] || mods["cidr"] || kinds > 0 {
 				return nil, fmt.Errorf("%q: null with a modifier", key)
