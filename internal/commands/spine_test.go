@@ -83,7 +83,7 @@ func TestRunRefusesInvalidConfig(t *testing.T) {
 	code, _, got := amoskys(t, "run", "-c", bad)
 	require.Equal(t, 2, code)
 	require.Equal(t, want, got)
-	require.Contains(t, got, "pipelines/bad_lint.yaml:5:1: field not_a_field not recognised (pipeline \"broken\")")
+	require.Contains(t, got, "pipelines/bad_lint.yaml:5:5: field not_a_field not recognised (pipeline \"broken\")")
 }
 
 func TestSQLUsageErrors(t *testing.T) {

@@ -77,8 +77,8 @@ var expectedErrors = map[string][]string{
 		"model_missing.bad.yaml:5:8: rules.dir: \"full.good.yaml\" is not a directory",
 	},
 	"pipeline_lint.bad.yaml": {
-		"pipelines/bad_lint.yaml:5:1: field not_a_field not recognised (pipeline \"broken\")",
-		"pipelines/bad_lint.yaml:8:1: field also_wrong is invalid when the component type is drop (output) (pipeline \"broken\")",
+		"pipelines/bad_lint.yaml:5:5: field not_a_field not recognised (pipeline \"broken\")",
+		"pipelines/bad_lint.yaml:8:3: field also_wrong is invalid when the component type is drop (output) (pipeline \"broken\")",
 	},
 	"pipeline_missing.bad.yaml": {
 		"pipeline_missing.bad.yaml:3:11: pipelines[0].file: pipeline file \"pipelines/does_not_exist.yaml\" does not exist",

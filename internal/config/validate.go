@@ -438,10 +438,10 @@ func (v *validator) lintPipeline(base string, p Pipeline) {
 	switch {
 	case errors.As(err, &lints):
 		for _, l := range lints {
-			v.d.errs = append(v.d.errs, lintErr(shown, l, p.Name))
+			v.d.errs = append(v.d.errs, lintErr(shown, l, p.Name, data))
 		}
 	case errors.As(err, &lint):
-		v.d.errs = append(v.d.errs, lintErr(shown, lint, p.Name))
+		v.d.errs = append(v.d.errs, lintErr(shown, lint, p.Name, data))
 	default:
 		msg := err.Error()
 		line := 1
@@ -453,13 +453,18 @@ func (v *validator) lintPipeline(base string, p Pipeline) {
 	}
 }
 
-func lintErr(file string, l service.Lint, name string) Error {
+// lintErr places a Benthos lint in its file. Benthos gives lines but rarely columns: then the
+// column is where that line's content starts (the key the lint is about).
+func lintErr(file string, l service.Lint, name string, data []byte) Error {
 	line, col := l.Line, l.Column
 	if line < 1 {
 		line = 1
 	}
-	if col < 1 {
+	if col <= 1 { // Benthos reports column 1 (or 0) when it does not know
 		col = 1
+		if lines := strings.Split(string(data), "\n"); line <= len(lines) {
+			col += len(lines[line-1]) - len(strings.TrimLeft(lines[line-1], " \t"))
+		}
 	}
 	return Error{File: file, Line: line, Col: col, Msg: fmt.Sprintf("%s (pipeline %q)", l.What, name)}
 }
