@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -114,7 +115,7 @@ pipelines:
 	defer cancel()
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, c, Options{OnReady: func(a net.Addr) { ready <- a }}) }()
+	go func() { done <- Run(ctx, c, Options{Logger: quiet, OnReady: func(a net.Addr) { ready <- a }}) }()
 	var addr net.Addr
 	select {
 	case addr = <-ready:
@@ -190,7 +191,7 @@ metrics: {enabled: false}
 pipelines:
   - {name: finite, file: FIXTURE/finite.yaml}
 `)
-	require.NoError(t, Run(t.Context(), c, Options{}))
+	require.NoError(t, Run(t.Context(), c, Options{Logger: quiet}))
 	require.Equal(t, 25, countLines(t, filepath.Join(c.Path(c.DataDir), "finite.jsonl")))
 }
 
@@ -205,7 +206,7 @@ pipelines:
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, c, Options{OnReady: func(a net.Addr) {
+		done <- Run(ctx, c, Options{Logger: quiet, OnReady: func(a net.Addr) {
 			_, body := get(t, "http://"+a.String()+"/healthz")
 			require.Contains(t, body, `"pipelines":[]`)
 			cancel()
@@ -232,7 +233,7 @@ pipelines:
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, c, Options{OnReady: func(a net.Addr) {
+		done <- Run(ctx, c, Options{Logger: quiet, OnReady: func(a net.Addr) {
 			code, body := get(t, "http://"+a.String()+"/healthz")
 			require.Equal(t, 200, code)
 			require.NotContains(t, body, `"warehouse"`)
@@ -255,7 +256,7 @@ pipelines:
   - {name: ticker, file: FIXTURE/ticker.yaml}
 `)
 	c.API.Listen = ln.Addr().String()
-	err = Run(t.Context(), c, Options{StopTimeout: 5 * time.Second})
+	err = Run(t.Context(), c, Options{Logger: quiet, StopTimeout: 5 * time.Second})
 	require.ErrorContains(t, err, "api: listening on "+ln.Addr().String())
 
 	// A pipeline that lints but cannot be built.
@@ -264,7 +265,7 @@ pipelines:
 	require.NoError(t, os.WriteFile(bad, []byte("input:\n  generate:\n    mapping: 'root = this.'\noutput:\n  drop: {}\n"), 0o600))
 	c = loadConfig(t, `warehouse: {dsn: "WAREHOUSE"}`)
 	c.Pipelines = []config.Pipeline{{Name: "bad", File: bad}}
-	err = Run(t.Context(), c, Options{})
+	err = Run(t.Context(), c, Options{Logger: quiet})
 	require.ErrorContains(t, err, `pipeline "bad"`)
 }
 
@@ -277,3 +278,6 @@ func TestRetentionDays(t *testing.T) {
 		require.Equal(t, want, RetentionDays(c), in)
 	}
 }
+
+// quiet keeps test output readable; the runner's logging is exercised by `amoskys run` itself.
+var quiet = slog.New(slog.DiscardHandler)
