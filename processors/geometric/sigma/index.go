@@ -29,7 +29,7 @@ func matcherAtoms(f *fieldMatcher) ([]atom, bool) {
 	if f.field == Absent {
 		return nil, true // never true: an empty necessary set
 	}
-	if f.keywords != nil || f.exists != 0 || f.null || len(f.ms) == 0 {
+	if f.keywords != nil || f.exists != 0 || f.null || f.refs != nil || len(f.ms) == 0 {
 		return nil, false
 	}
 	if f.cased { // only regular expressions have a case-insensitive necessary literal

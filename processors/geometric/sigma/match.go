@@ -226,8 +226,45 @@ type fieldMatcher struct {
 	null     bool // value null: matches when the field is absent or empty
 	exists   int  // 1 exists:true, -1 exists:false, 0 not an exists test
 	keywords []FieldID
-	emptyAny bool // some value is '' (matches an absent field)
-	emptyAll bool // every value is '' or null
+	emptyAny bool      // some value is '' (matches an absent field)
+	emptyAll bool      // every value is '' or null
+	refs     []FieldID // fieldref: the value equals (or contains, ...) another field's value
+	refKind  string    // "", contains, startswith, endswith
+}
+
+// evalRef compares the field with the fields it references, case-insensitively.
+func (f *fieldMatcher) evalRef(r *Record) bool {
+	vals := r.Lower(f.field)
+	for _, ref := range f.refs {
+		ok := false
+		for _, rv := range r.Lower(ref) {
+			for _, v := range vals {
+				switch f.refKind {
+				case "contains":
+					ok = strings.Contains(v, rv)
+				case "startswith":
+					ok = strings.HasPrefix(v, rv)
+				case "endswith":
+					ok = strings.HasSuffix(v, rv)
+				default:
+					ok = v == rv
+				}
+				if ok {
+					break
+				}
+			}
+			if ok {
+				break
+			}
+		}
+		if ok && !f.all {
+			return true
+		}
+		if !ok && f.all {
+			return false
+		}
+	}
+	return f.all
 }
 
 func (f *fieldMatcher) eval(r *Record) bool {
@@ -237,6 +274,9 @@ func (f *fieldMatcher) eval(r *Record) bool {
 	}
 	if f.keywords != nil {
 		return f.evalKeywords(r)
+	}
+	if f.refs != nil {
+		return f.evalRef(r)
 	}
 	raw := r.Raw(f.field)
 	if len(raw) == 0 {
@@ -333,7 +373,7 @@ var knownModifiers = map[string]bool{
 	"contains": true, "startswith": true, "endswith": true, "all": true, "re": true,
 	"i": true, "m": true, "s": true, "cidr": true, "windash": true, "base64": true,
 	"base64offset": true, "exists": true, "cased": true, "gt": true, "gte": true, "lt": true,
-	"lte": true,
+	"lte": true, "fieldref": true,
 }
 
 // compileField builds the matcher for one `name|mod|mod` key and its values. keyword says the
@@ -373,6 +413,28 @@ func compileField(s *Schema, key string, values []scalar, keyword bool) (*fieldM
 	}
 	if len(values) == 0 {
 		return nil, fmt.Errorf("%q: no values", key)
+	}
+	if mods["fieldref"] {
+		if keyword {
+			return nil, fmt.Errorf("%q: fieldref needs a field", key)
+		}
+		for _, m := range []string{"contains", "startswith", "endswith"} {
+			if mods[m] {
+				f.refKind = m
+			}
+		}
+		for m := range mods {
+			if m != "fieldref" && m != "all" && m != f.refKind {
+				return nil, fmt.Errorf("%q: fieldref combines only with all, contains, startswith, endswith", key)
+			}
+		}
+		for _, v := range values {
+			if v.kind == 'n' {
+				return nil, fmt.Errorf("%q: fieldref to null", key)
+			}
+			f.refs = append(f.refs, s.Field(v.s)) // an unknown field never has a value
+		}
+		return f, nil
 	}
 	cased := mods["cased"]
 	var kinds int

@@ -101,6 +101,9 @@ func TestModifiersAndConditions(t *testing.T) {
 		{"windash", "  sel:\n    CommandLine|windash|contains: '/c '\n  condition: sel", false},
 		{"cased", "  sel:\n    Image|cased: /usr/bin/bash\n  condition: sel", false},
 		{"cased match", "  sel:\n    Image|cased|endswith: Bash\n  condition: sel", true},
+		{"fieldref equal", "  sel:\n    ParentImage|fieldref: Ancestors\n  condition: sel", true},
+		{"fieldref differs", "  sel:\n    Image|fieldref: ParentImage\n  condition: sel", false},
+		{"fieldref contains", "  sel:\n    CommandLine|fieldref|contains: Empty\n  condition: sel", true},
 		{"alias field", "  sel:\n    exe|endswith: bash\n  condition: sel", true},
 		{"field name case-insensitive", "  sel:\n    image|endswith: bash\n  condition: sel", true},
 	}
