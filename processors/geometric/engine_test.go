@@ -227,3 +227,41 @@ func TestPluginDefaults(t *testing.T) {
 		t.Fatalf("%d active rules", p.e.Ruleset().ActiveCount())
 	}
 }
+
+// Judging from many goroutines while the rules reload never sees a half-built rule set.
+func TestConcurrentJudgeDuringReload(t *testing.T) {
+	e, err := New(Config{RuleDirs: []string{filepath.Join(repoRoot(), "rules")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := shellUnderNginx()
+	done := make(chan struct{})
+	errs := make(chan string, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- ""
+					return
+				default:
+				}
+				if r, v, ok := e.Judge(ev); !ok || len(v.Matches) != 2 || len(r.Reasons) != 2 {
+					errs <- "a judge during reload saw a partial rule set"
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := e.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for g := 0; g < 4; g++ {
+		if msg := <-errs; msg != "" {
+			t.Fatal(msg)
+		}
+	}
+}
