@@ -433,18 +433,23 @@ func (f *Forest) PathLength(x []float64) float64 {
 	return sum / float64(len(f.proots))
 }
 
-// block is the number of rows scored together tree by tree, so a tree stays in L1 while it
-// judges them all.
-const block = 64
-
 // scoreRange scores rows [lo,hi) of X into out.
 func (f *Forest) scoreRange(X Matrix, out []float64, lo, hi int) {
-	var sums [block]float64
-	for s := lo; s < hi; s += block {
-		e := min(s+block, hi)
-		sums = [block]float64{}
+	var sums [blockCols]float64
+	var col []float64
+	if f.full != nil {
+		col = make([]float64, X.Cols*blockCols)
+	}
+	for s := lo; s < hi; s += blockCols {
+		e := min(s+blockCols, hi)
+		sums = [blockCols]float64{}
 		if f.full != nil {
-			f.full.blockSums(X, s, e, len(f.Roots), sums[:])
+			for r := s; r < e; r++ {
+				for j, v := range X.Data[r*X.Cols : (r+1)*X.Cols] {
+					col[j*blockCols+r-s] = v
+				}
+			}
+			f.full.blockSums(col, e-s, len(f.Roots), sums[:])
 		} else {
 			f.scoreBlockPacked(X, s, e, sums[:])
 		}

@@ -178,3 +178,25 @@ func TestROCAUCTies(t *testing.T) {
 	require.True(t, math.IsNaN(ROCAUC([]float64{1, 2}, []bool{true, true})))
 	require.Equal(t, 0.5, PrecisionAtK([]float64{0.9, 0.8, 0.1}, []bool{true, false, true}, 2))
 }
+
+// The complete-tree layout (batch and single row) and the general layout agree exactly.
+func TestLayoutsAgree(t *testing.T) {
+	X := gaussian(1000, 7, 12)
+	p := DefaultParams()
+	p.Trees = 37 // not a multiple of the interleaving
+	f, err := Fit(X, p)
+	require.NoError(t, err)
+	require.NotNil(t, f.full)
+	batch := f.ScoreAll(X, 1)
+	for i := range X.Rows {
+		require.Equal(t, batch[i], f.Score(X.Row(i)), "row %d", i)
+	}
+	full := f.full
+	f.full = nil // the general layout, used when the height limit is too deep for the complete one
+	general := f.ScoreAll(X, 1)
+	for i := range X.Rows {
+		require.InDelta(t, batch[i], general[i], 1e-12, "row %d", i)
+		require.InDelta(t, batch[i], f.Score(X.Row(i)), 1e-12, "row %d", i)
+	}
+	f.full = full
+}

@@ -65,28 +65,83 @@ func b2i(b bool) int {
 	return 0
 }
 
-// pathSum is Σ over trees of the path length of x, on the complete layout; four trees are
+// blockCols is the number of rows blockSums takes at a time (a power of two).
+const blockCols = 64
+
+// blockSums adds, for the n <= blockCols rows held column-major in col (feature f of row r at
+// col[f*blockCols+r]), each row's path lengths over all trees into sums. It goes tree by tree so a
+// tree stays in L1 while it judges the block, and walks eight rows at a time so their chains of
+// dependent loads overlap; the column-major block keeps all eight walks on one base register.
+func (fl *full) blockSums(col []float64, n, trees int, sums []float64) {
+	in := fl.internal
+	for t := range trees {
+		leaves := fl.leaves[t*(in+1) : (t+1)*(in+1)]
+		feats := fl.feats[t*in : (t+1)*in]
+		thrs := fl.thrs[t*in : (t+1)*in]
+		r := 0
+		for ; r+8 <= n; r += 8 {
+			c := col[r:]
+			var i0, i1, i2, i3, i4, i5, i6, i7 int
+			for range fl.depth {
+				i0 = 2*i0 + 1 + b2i(c[int(feats[i0])*blockCols] > thrs[i0])
+				i1 = 2*i1 + 1 + b2i(c[int(feats[i1])*blockCols+1] > thrs[i1])
+				i2 = 2*i2 + 1 + b2i(c[int(feats[i2])*blockCols+2] > thrs[i2])
+				i3 = 2*i3 + 1 + b2i(c[int(feats[i3])*blockCols+3] > thrs[i3])
+				i4 = 2*i4 + 1 + b2i(c[int(feats[i4])*blockCols+4] > thrs[i4])
+				i5 = 2*i5 + 1 + b2i(c[int(feats[i5])*blockCols+5] > thrs[i5])
+				i6 = 2*i6 + 1 + b2i(c[int(feats[i6])*blockCols+6] > thrs[i6])
+				i7 = 2*i7 + 1 + b2i(c[int(feats[i7])*blockCols+7] > thrs[i7])
+			}
+			s := sums[r : r+8]
+			s[0] += leaves[i0-in]
+			s[1] += leaves[i1-in]
+			s[2] += leaves[i2-in]
+			s[3] += leaves[i3-in]
+			s[4] += leaves[i4-in]
+			s[5] += leaves[i5-in]
+			s[6] += leaves[i6-in]
+			s[7] += leaves[i7-in]
+		}
+		for ; r < n; r++ {
+			i := 0
+			for range fl.depth {
+				i = 2*i + 1 + b2i(col[int(feats[i])*blockCols+r] > thrs[i])
+			}
+			sums[r] += leaves[i-in]
+		}
+	}
+}
+
+// pathSum is Σ over trees of the path length of x, on the complete layout; eight trees are
 // walked at once so their chains of dependent loads overlap.
 func (fl *full) pathSum(x []float64, trees int) float64 {
 	var sum float64
 	in := fl.internal
 	feats, thrs, leaves := fl.feats, fl.thrs, fl.leaves
 	t := 0
-	for ; t+4 <= trees; t += 4 {
-		b0, b1, b2, b3 := t*in, (t+1)*in, (t+2)*in, (t+3)*in
-		f0, f1, f2, f3 := feats[b0:b0+in], feats[b1:b1+in], feats[b2:b2+in], feats[b3:b3+in]
-		h0, h1, h2, h3 := thrs[b0:b0+in], thrs[b1:b1+in], thrs[b2:b2+in], thrs[b3:b3+in]
-		var i0, i1, i2, i3 int
+	for ; t+8 <= trees; t += 8 {
+		fs := feats[t*in : (t+8)*in]
+		hs := thrs[t*in : (t+8)*in]
+		var i0, i1, i2, i3, i4, i5, i6, i7 int
 		for range fl.depth {
-			i0 = 2*i0 + 1 + b2i(x[f0[i0]] > h0[i0])
-			i1 = 2*i1 + 1 + b2i(x[f1[i1]] > h1[i1])
-			i2 = 2*i2 + 1 + b2i(x[f2[i2]] > h2[i2])
-			i3 = 2*i3 + 1 + b2i(x[f3[i3]] > h3[i3])
+			i0 = 2*i0 + 1 + b2i(x[fs[i0]] > hs[i0])
+			i1 = 2*i1 + 1 + b2i(x[fs[in+i1]] > hs[in+i1])
+			i2 = 2*i2 + 1 + b2i(x[fs[2*in+i2]] > hs[2*in+i2])
+			i3 = 2*i3 + 1 + b2i(x[fs[3*in+i3]] > hs[3*in+i3])
+			i4 = 2*i4 + 1 + b2i(x[fs[4*in+i4]] > hs[4*in+i4])
+			i5 = 2*i5 + 1 + b2i(x[fs[5*in+i5]] > hs[5*in+i5])
+			i6 = 2*i6 + 1 + b2i(x[fs[6*in+i6]] > hs[6*in+i6])
+			i7 = 2*i7 + 1 + b2i(x[fs[7*in+i7]] > hs[7*in+i7])
 		}
-		sum += leaves[t*(in+1)+i0-in]
-		sum += leaves[(t+1)*(in+1)+i1-in]
-		sum += leaves[(t+2)*(in+1)+i2-in]
-		sum += leaves[(t+3)*(in+1)+i3-in]
+		ls := leaves[t*(in+1) : (t+8)*(in+1)]
+		sum += ls[i0-in]
+		sum += ls[(in+1)+i1-in]
+		sum += ls[2*(in+1)+i2-in]
+		sum += ls[3*(in+1)+i3-in]
+		sum += ls[4*(in+1)+i4-in]
+		sum += ls[5*(in+1)+i5-in]
+		sum += ls[6*(in+1)+i6-in]
+		sum += ls[7*(in+1)+i7-in]
 	}
 	for ; t < trees; t++ {
 		f, h := feats[t*in:(t+1)*in], thrs[t*in:(t+1)*in]
@@ -97,44 +152,4 @@ func (fl *full) pathSum(x []float64, trees int) float64 {
 		sum += leaves[t*(in+1)+i-in]
 	}
 	return sum
-}
-
-// blockSums adds, for rows [s,e) of X, each row's path lengths over all trees into sums, tree by
-// tree so a tree stays in L1 while it judges the block, four rows at a time.
-func (fl *full) blockSums(X Matrix, s, e, trees int, sums []float64) {
-	in := fl.internal
-	d := X.Cols
-	data := X.Data
-	for t := range trees {
-		leaves := fl.leaves[t*(in+1) : (t+1)*(in+1)]
-		r := s
-		feats := fl.feats[t*in : (t+1)*in]
-		thrs := fl.thrs[t*in : (t+1)*in]
-		for ; r+4 <= e; r += 4 {
-			// Four walks advanced together level by level.
-			x0 := data[r*d : r*d+d]
-			x1 := data[(r+1)*d : (r+1)*d+d]
-			x2 := data[(r+2)*d : (r+2)*d+d]
-			x3 := data[(r+3)*d : (r+3)*d+d]
-			var i0, i1, i2, i3 int
-			for range fl.depth {
-				i0 = 2*i0 + 1 + b2i(x0[feats[i0]] > thrs[i0])
-				i1 = 2*i1 + 1 + b2i(x1[feats[i1]] > thrs[i1])
-				i2 = 2*i2 + 1 + b2i(x2[feats[i2]] > thrs[i2])
-				i3 = 2*i3 + 1 + b2i(x3[feats[i3]] > thrs[i3])
-			}
-			sums[r-s] += leaves[i0-in]
-			sums[r-s+1] += leaves[i1-in]
-			sums[r-s+2] += leaves[i2-in]
-			sums[r-s+3] += leaves[i3-in]
-		}
-		for ; r < e; r++ {
-			x := data[r*d : r*d+d]
-			i := 0
-			for range fl.depth {
-				i = 2*i + 1 + b2i(x[feats[i]] > thrs[i])
-			}
-			sums[r-s] += leaves[i-in]
-		}
-	}
 }
