@@ -39,30 +39,20 @@ func NewStore(w warehouse.Warehouse, capacity int, hub *Hub) *Store {
 	return &Store{W: w, Index: x, Hub: hub}
 }
 
-// Warm loads the newest alerts of the warehouse into the index.
+// Warm loads the newest alerts of the warehouse into the index, in one query.
 func (s *Store) Warm(ctx context.Context) error {
 	if s.W == nil {
 		return nil
 	}
-	f := &Filter{Limit: MaxLimit}
-	var n int
-	for n < s.Index.cap {
-		rows, err := s.query(ctx, recentSQL(f))
-		if err != nil {
-			return err
-		}
-		for _, a := range rows {
-			s.Index.Put(a)
-		}
-		n += len(rows)
-		if len(rows) < f.Limit {
-			s.Index.SetTruncated(s.Index.Len() < n) // the warehouse had no more than the index holds
-			return nil
-		}
-		last := rows[len(rows)-1]
-		f.Cursor = &Cursor{Time: last.Time, ID: last.ID}
+	f := &Filter{Limit: s.Index.cap + 1} // one more than fits tells whether the warehouse holds more
+	rows, err := s.query(ctx, recentSQL(f))
+	if err != nil {
+		return err
 	}
-	s.Index.SetTruncated(true)
+	for _, a := range rows {
+		s.Index.Put(a)
+	}
+	s.Index.SetTruncated(len(rows) > s.Index.Len())
 	return nil
 }
 

@@ -289,3 +289,25 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	require.Equal(t, 200, r.code)
 	require.Contains(t, string(r.body), "Cortex")
 }
+
+func TestParseWrk(t *testing.T) {
+	out := `Running 10s test @ http://127.0.0.1:1/api/alerts/recent?limit=50
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.20ms  500.00us  12.00ms   90.00%
+  Latency Distribution
+     50%    1.05ms
+     75%    1.40ms
+     90%    1.90ms
+     99%  950.00us
+  250000 requests in 10.00s, 1.00GB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:  25000.50
+Transfer/sec:    100.00MB
+`
+	r := parseWrk(out)
+	require.InDelta(t, 25000.5, r.ReqPerSec, 1e-9)
+	require.Equal(t, 1050*time.Microsecond, r.P50)
+	require.Equal(t, 950*time.Microsecond, r.P99)
+	require.EqualValues(t, 3, r.Non2xx)
+}
