@@ -17,7 +17,8 @@ func trainSmall(t testing.TB, normalise string) *Model {
 	t.Helper()
 	X := gaussian(1500, 4, 9)
 	p := DefaultParams()
-	p.Trees = 30
+	p.Trees = 20
+	p.SampleSize = 128
 	p.Contamination = 0.01
 	m, err := Train(testNames, X, TrainOptions{Params: p, Normalise: normalise, Name: "test", KeyKind: "process",
 		From: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC),
