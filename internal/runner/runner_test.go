@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -281,3 +282,46 @@ func TestRetentionDays(t *testing.T) {
 
 // quiet keeps test output readable; the runner's logging is exercised by `amoskys run` itself.
 var quiet = slog.New(slog.DiscardHandler)
+
+func TestPrefixMux(t *testing.T) {
+	mux := http.NewServeMux()
+	a := &prefixMux{prefix: "/collect", mux: mux}
+	b := &prefixMux{prefix: "/detect", mux: mux}
+	a.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("collect")) })
+	a.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("again")) }) // ignored
+	b.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("detect")) })
+	b.HandleFunc("bad pattern [", func(http.ResponseWriter, *http.Request) {}) // refused by ServeMux: no panic
+	for path, want := range map[string]string{"/collect/ready": "collect", "/detect/ready": "detect"} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		require.Equal(t, want, rec.Body.String())
+	}
+}
+
+// benthos_http.enabled serves Benthos' own endpoints on its address while run runs.
+func TestRunBenthosHTTP(t *testing.T) {
+	needWarehouse(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	c := loadConfig(t, `
+warehouse: {dsn: "WAREHOUSE"}
+api: {enabled: false}
+benthos_http: {enabled: true, listen: "`+addr+`"}
+pipelines:
+  - {name: ticker, file: FIXTURE/ticker.yaml}
+`)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, c, Options{Logger: quiet, OnReady: func(net.Addr) {
+			code, _ := get(t, "http://"+addr+"/ticker/no-such-endpoint")
+			require.Equal(t, 404, code)
+			cancel()
+		}})
+	}()
+	require.NoError(t, <-done)
+	_, err = net.Dial("tcp", addr)
+	require.Error(t, err, "the Benthos HTTP server is closed")
+}
