@@ -29,7 +29,10 @@ func Query(ctx context.Context, c *config.Config, query, format string) (*Result
 			}
 			cl.Token = tok
 			res, err := cl.SQL(ctx, CleanQuery(query), format)
-			return res, ViaAPI, err
+			var ae *APIError
+			if !errors.As(err, &ae) || ae.Status != 503 { // 503: that process (an agent) has no warehouse
+				return res, ViaAPI, err
+			}
 		}
 	}
 	if c.Warehouse.LibCHDB != "" {
