@@ -18,6 +18,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("AMOSKYS_WH_CHILD") == "missing" {
+		childMissingLib()
+	}
 	dir, err := os.MkdirTemp("", "amoskys-warehouse-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
