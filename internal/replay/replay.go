@@ -1,0 +1,329 @@
+// Package replay runs stored telemetry, in event-time order, through a pipeline file (possibly
+// edited) and keeps the alerts it produces apart from the live ones: tagged with a run id in
+// alerts_replay, the run itself in replay_runs. Diff compares a run with the live alerts or with
+// another run. Every stage works on event time, so two replays of the same data through the same
+// pipeline give the same alerts.
+package replay
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/amoskys/amoskys/internal/envelope"
+	"github.com/amoskys/amoskys/plugins/warehouse"
+	"github.com/amoskys/amoskys/schemas"
+)
+
+// Options describe one replay.
+type Options struct {
+	From, To time.Time // event-time window [From, To); zero = unbounded
+	Hosts    []string  // only these hosts; empty = all
+	Pipeline string    // stream config file; its input and output are replaced
+	RunID    string    // empty: generated
+	// Source overrides where events come from (JSONLSource); nil reads the warehouse.
+	Source Source
+	// Warehouse is read when Source is nil, and receives alerts_replay and replay_runs rows;
+	// nil with a Source keeps the run in memory only.
+	Warehouse warehouse.Warehouse
+	// BatchSize is the number of events per Benthos batch (default 2000).
+	BatchSize int
+	// Progress receives a progress bar with events/s; nil shows none.
+	Progress io.Writer
+	// LogLevel is the Benthos log level of the replay stream (default "warn").
+	LogLevel string
+	// JSON sends events as JSON bytes, as the bus input does, for pipelines whose first stages
+	// read the payload with Benthos' own processors (bloblang). By default events go in as decoded
+	// structured values, which the AMOSKYS stages take without parsing (internal/envelope).
+	JSON bool
+}
+
+// Result is what a replay produced.
+type Result struct {
+	RunID    string
+	Events   int64
+	Alerts   []*schemas.AlertEvent // final state of each alert, sorted by host, id
+	Elapsed  time.Duration
+	Pipeline string
+}
+
+// EventsPerSecond is the replay's throughput.
+func (r *Result) EventsPerSecond() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Events) / r.Elapsed.Seconds()
+}
+
+// NewRunID returns a fresh run id: replay-<UTC time>-<random>.
+func NewRunID() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return "replay-" + time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// Names of the input and output replay puts in place of the pipeline's own.
+const (
+	sourceName = "amoskys_replay_source"
+	sinkName   = "amoskys_replay_sink"
+)
+
+// Run replays opts' events through opts.Pipeline and, with a warehouse, stores the run.
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	if opts.Pipeline == "" {
+		return nil, errors.New("replay needs a pipeline file")
+	}
+	if opts.RunID == "" {
+		opts.RunID = NewRunID()
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 2000
+	}
+	if opts.LogLevel == "" {
+		opts.LogLevel = "warn"
+	}
+	src := opts.Source
+	if src == nil {
+		if opts.Warehouse == nil {
+			return nil, errors.New("replay needs a warehouse or JSONL files to read")
+		}
+		var err error
+		if src, err = WarehouseSource(ctx, opts.Warehouse, opts.From, opts.To, opts.Hosts); err != nil {
+			return nil, err
+		}
+	}
+	started := time.Now().UTC()
+	if opts.Warehouse != nil {
+		if err := writeRun(ctx, opts, started, nil, "running", 0, 0, ""); err != nil {
+			return nil, err
+		}
+	}
+	res, err := run(ctx, opts, src)
+	if opts.Warehouse != nil {
+		fin := time.Now().UTC()
+		status, msg := "done", ""
+		var events int64
+		var alerts int
+		if res != nil {
+			events, alerts = res.Events, len(res.Alerts)
+		}
+		if err == nil && alerts > 0 {
+			if ierr := warehouse.InsertAlerts(ctx, opts.Warehouse, res.Alerts); ierr != nil {
+				err = fmt.Errorf("writing alerts_replay: %w", ierr)
+			}
+		}
+		if err != nil {
+			status, msg = "failed", err.Error()
+		}
+		if werr := writeRun(ctx, opts, started, &fin, status, events, alerts, msg); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return res, err
+}
+
+func run(ctx context.Context, opts Options, src Source) (*Result, error) {
+	conf, err := pipelineYAMLWith(opts.Pipeline, map[string]any{sourceName: map[string]any{}},
+		map[string]any{sinkName: map[string]any{}})
+	if err != nil {
+		return nil, err
+	}
+	env := service.NewEnvironment()
+	var bar *progressbar.ProgressBar
+	if opts.Progress != nil {
+		bar = progressbar.NewOptions64(src.Total(),
+			progressbar.OptionSetWriter(opts.Progress),
+			progressbar.OptionSetDescription("replay "+opts.RunID),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("events"),
+			progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	var events int64
+	var readErr error
+	err = env.RegisterBatchInput(sourceName, service.NewConfigSpec(), func(*service.ParsedConfig, *service.Resources) (service.BatchInput, error) {
+		return &sourceInput{src: src, n: opts.BatchSize, count: &events, bar: bar, err: &readErr, json: opts.JSON}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	col := &collector{latest: map[string]*schemas.AlertEvent{}}
+	err = env.RegisterBatchOutput(sinkName, service.NewConfigSpec(), func(*service.ParsedConfig, *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
+		return col, service.BatchPolicy{}, 1, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sb := env.NewStreamBuilder()
+	if err := sb.SetYAML(conf); err != nil {
+		return nil, fmt.Errorf("%s: %w", opts.Pipeline, err)
+	}
+	if err := sb.SetLoggerYAML("level: " + opts.LogLevel); err != nil {
+		return nil, err
+	}
+	if err := sb.SetMetricsYAML("none: {}"); err != nil {
+		return nil, err
+	}
+	stream, err := sb.Build()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", opts.Pipeline, err)
+	}
+	t0 := time.Now()
+	if err := stream.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if readErr != nil {
+		return nil, readErr
+	}
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	res := &Result{RunID: opts.RunID, Events: events, Elapsed: time.Since(t0), Pipeline: opts.Pipeline}
+	res.Alerts = col.alerts(opts.RunID)
+	return res, nil
+}
+
+// sourceInput feeds a Source into the stream as structured TelemetryEvent messages.
+type sourceInput struct {
+	src   Source
+	n     int
+	count *int64
+	bar   *progressbar.ProgressBar
+	err   *error
+	json  bool
+}
+
+func (s *sourceInput) Connect(context.Context) error { return nil }
+
+func (s *sourceInput) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	evs, err := s.src.Next(ctx, s.n)
+	if err != nil {
+		*s.err = err
+		return nil, nil, service.ErrEndOfInput
+	}
+	if len(evs) == 0 {
+		return nil, nil, service.ErrEndOfInput
+	}
+	batch := make(service.MessageBatch, len(evs))
+	for i, ev := range evs {
+		if s.json {
+			b, err := json.Marshal(ev)
+			if err != nil {
+				*s.err = err
+				return nil, nil, service.ErrEndOfInput
+			}
+			batch[i] = service.NewMessage(b)
+			batch[i].MetaSetMut(envelope.MetaType, envelope.TypeTelemetry)
+			continue
+		}
+		batch[i] = envelope.NewEvent(ev)
+	}
+	*s.count += int64(len(evs))
+	if s.bar != nil {
+		_ = s.bar.Add(len(evs))
+	}
+	return batch, func(context.Context, error) error { return nil }, nil
+}
+
+func (s *sourceInput) Close(context.Context) error { return nil }
+
+// collector keeps the last state of every alert the pipeline emits.
+type collector struct {
+	mu     sync.Mutex
+	seq    int
+	latest map[string]*schemas.AlertEvent
+}
+
+func (c *collector) Connect(context.Context) error { return nil }
+
+func (c *collector) Close(context.Context) error { return nil }
+
+func (c *collector) WriteBatch(_ context.Context, b service.MessageBatch) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range b {
+		if envelope.Type(m) != envelope.TypeAlert {
+			continue
+		}
+		a, err := envelope.Alert(m)
+		if err != nil {
+			continue
+		}
+		cp := *a
+		if prev, ok := c.latest[cp.ID]; ok && newer(prev, &cp) {
+			continue
+		}
+		c.latest[cp.ID] = &cp
+	}
+	return nil
+}
+
+// newer says whether a is a later state than b of the same alert (event time, then count).
+func newer(a, b *schemas.AlertEvent) bool {
+	if !a.Time.Equal(b.Time) {
+		return a.Time.After(b.Time)
+	}
+	return a.Count > b.Count
+}
+
+func (c *collector) alerts(runID string) []*schemas.AlertEvent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*schemas.AlertEvent, 0, len(c.latest))
+	for _, a := range c.latest {
+		a.RunID = runID
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Host != out[j].Host {
+			return out[i].Host < out[j].Host
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+var runColumns = []string{"run_id", "version", "status", "pipeline", "from_time", "to_time", "hosts",
+	"started_at", "finished_at", "events", "alerts", "error", "params"}
+
+func writeRun(ctx context.Context, o Options, started time.Time, finished *time.Time, status string, events int64, alerts int, msg string) error {
+	params, _ := json.Marshal(map[string]any{"batch_size": o.BatchSize, "jsonl": o.Source != nil})
+	version := uint64(1)
+	var fin any
+	if finished != nil {
+		version = 2
+		fin = *finished
+	}
+	hosts := o.Hosts
+	if hosts == nil {
+		hosts = []string{}
+	}
+	row := []any{o.RunID, version, status, o.Pipeline, timeOrEpoch(o.From), timeOrEpoch(o.To), hosts,
+		started, fin, uint64(events), uint64(alerts), msg, string(params)}
+	if err := o.Warehouse.Insert(ctx, warehouse.TableReplayRuns, runColumns, [][]any{row}); err != nil {
+		return fmt.Errorf("writing replay_runs: %w", err)
+	}
+	return nil
+}
+
+func timeOrEpoch(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Unix(0, 0).UTC()
+	}
+	return t.UTC()
+}
