@@ -66,6 +66,11 @@ func Sweep(name string, ts []time.Time, scores []float64, windows []Window, cost
 	if len(ts) != len(scores) {
 		return nil, fmt.Errorf("%s: %d timestamps but %d scores", name, len(ts), len(scores))
 	}
+	for i, sc := range scores {
+		if math.IsNaN(sc) {
+			return nil, fmt.Errorf("%s: row %d: anomaly score is NaN", name, i)
+		}
+	}
 	idx := windowIndices(ts, windows)
 	prob := Probation(len(ts))
 	maxTP := ScaledSigmoid(-1)
@@ -201,7 +206,7 @@ func Optimise(files []*Swept, cost CostMatrix) Threshold {
 	bestT := Threshold{Threshold: 1.1, Score: total}
 	for i := 0; i < len(all); {
 		t := all[i].score
-		for ; i < len(all) && all[i].score == t; i++ {
+		for first := true; i < len(all) && (first || all[i].score == t); i, first = i+1, false {
 			it := all[i]
 			if it.win < 0 {
 				total += it.sweep

@@ -163,3 +163,9 @@ func TestNumentaCorpusThreshold(t *testing.T) {
 		t.Logf("%s: threshold %.4f raw %.3f normalised %.1f over %d windows", p, res.Threshold, res.Raw, res.Normalised, res.Windows)
 	}
 }
+
+func TestSweepRejectsNaN(t *testing.T) {
+	ts := []time.Time{time.Unix(0, 0), time.Unix(60, 0)}
+	_, err := Sweep("x", ts, []float64{0, math.NaN()}, nil, DefaultProfiles["standard"])
+	require.ErrorContains(t, err, "NaN")
+}

@@ -56,8 +56,8 @@ type Config struct {
 	// Seasonal enables the time-of-day profile (SeasonBuckets buckets per day).
 	Seasonal      bool
 	SeasonBuckets int
-	// ScoreScale maps calibrated surprise to 0..1: score = 1 - exp(log10(p)/ScoreScale), so a
-	// one-in-10^ScoreScale point scores 0.63.
+	// ScoreScale maps calibrated surprise s = -log10(p) to 0..1: score = s/(s+ScoreScale), so
+	// a one-in-10^ScoreScale point scores 0.5 and the score never saturates (ranks stay apart).
 	ScoreScale float64
 }
 
@@ -156,7 +156,7 @@ type ewm struct {
 
 const madToSigma = 1.2533 // mean absolute deviation of a Gaussian is sigma*sqrt(2/pi)
 
-const nBins = 40 // surprise histogram: bins of a quarter octave of 1+r, r = -log10(p)
+const nBins = 100 // surprise histogram: bins of a quarter octave of 1+r, r = -log10(p)
 
 func histBin(r float64) int {
 	b := 0
@@ -238,8 +238,8 @@ func NewDetector(cfg Config) *Detector {
 // N is the number of points seen.
 func (d *Detector) N() int { return d.n }
 
-// gaussSurprise is -log10 of the two-sided Gaussian tail probability of z (|z| capped at 37,
-// where erfc underflows), read from a table with linear interpolation below 8 and from the
+// gaussSurprise is -log10 of the two-sided Gaussian tail probability of z (|z| capped at zCap),
+// read from a table with linear interpolation below 8 and from the
 // asymptotic (Mills ratio) series above.
 func gaussSurprise(z float64) float64 {
 	z = math.Abs(z)
@@ -249,8 +249,8 @@ func gaussSurprise(z float64) float64 {
 		f := u - float64(i)
 		return surpriseTable[i] + f*(surpriseTable[i+1]-surpriseTable[i])
 	}
-	if z > 37 {
-		z = 37
+	if z > zCap {
+		z = zCap
 	}
 	z2 := z * z
 	// 2Q(z) ~ 2 phi(z)/z * (1 - 1/z^2 + 3/z^4)
@@ -270,6 +270,9 @@ var surpriseTable = func() []float64 {
 	}
 	return t
 }()
+
+// zCap bounds |z| so a deviation from a constant series stays finite.
+var zCap = 1e4
 
 const warmCap = 6.2 // -log10 of the two-sided Gaussian tail at 5σ
 
@@ -366,7 +369,7 @@ func (d *Detector) Update(t time.Time, x float64) Result {
 		}
 		res.Warm = true
 		res.P = p
-		res.Score = 1 - math.Exp(-novel/d.cfg.ScoreScale)
+		res.Score = novel / (novel + d.cfg.ScoreScale)
 		res.Z, res.Kind = z, kind
 		res.Baseline, res.Sigma, res.Seasonal = base, sigma, seasonal
 		res.Horizon = time.Duration(d.dt * float64(d.cfg.Horizon) * float64(time.Second))
@@ -517,7 +520,7 @@ func (d *Detector) calibrated(r float64) float64 {
 	total := d.histTotal
 	exceed /= d.histWeight
 	total /= d.histWeight
-	return (exceed + w*math.Exp(-r*math.Ln10)) / (total + w)
+	return math.Max((exceed+w*math.Exp(-r*math.Ln10))/(total+w), 1e-300)
 }
 
 func (d *Detector) learnHist(r float64) {

@@ -51,6 +51,8 @@ func TestNAB(t *testing.T) {
 				seasonPeakDecay = f
 			case "modelSwitchKeep":
 				modelSwitchKeep = f
+			case "zCap":
+				zCap = f
 			case "minSeasonDays":
 				minSeasonDays = uint32(f)
 			}
