@@ -166,7 +166,7 @@ type stat struct {
 	n, sum, sumsq, min, max float64
 	firstT, lastT           int64
 	firstV, lastV           float64
-	set                     map[string]struct{} // distinct values, or distinct sample times
+	set                     map[uint64]struct{} // distinct values (64-bit hashes), or distinct sample times
 }
 
 func (s *stat) add(v float64, t int64) {
@@ -187,11 +187,22 @@ func (s *stat) add(v float64, t int64) {
 	s.sumsq += v * v
 }
 
-func (s *stat) addSet(x string) {
+func (s *stat) addSet(x uint64) {
 	if s.set == nil {
-		s.set = map[string]struct{}{}
+		s.set = map[uint64]struct{}{}
 	}
 	s.set[x] = struct{}{}
+}
+
+// hash64 is FNV-1a: distinct counts keep 64-bit hashes, not the strings (a collision among the
+// few thousand values of one window is vanishingly unlikely).
+func hash64(x string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(x); i++ {
+		h ^= uint64(x[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // pane is one key's accumulators over one slide-long interval.
@@ -421,7 +432,7 @@ func (p *pane) add(kind, name string, v float64, t int64) {
 func (p *pane) set(kind, name, x string) {
 	if i, ok := featIdx[kind][name]; ok {
 		p.stats[i].n++
-		p.stats[i].addSet(x)
+		p.stats[i].addSet(hash64(x))
 	}
 }
 
@@ -474,7 +485,7 @@ var ifaceMetric = map[string][]string{
 func (p *pane) addPerTime(kind, name string, v float64, t int64) {
 	if i, ok := featIdx[kind][name]; ok {
 		p.stats[i].add(v, t)
-		p.stats[i].addSet(strconv.FormatInt(t, 10))
+		p.stats[i].addSet(uint64(t))
 	}
 }
 
