@@ -18,6 +18,7 @@ import (
 const (
 	inFieldTopic      = "topic"
 	inFieldGroup      = "consumer_group"
+	inFieldGroupAlias = "group"
 	inFieldDSN        = "dsn"
 	inFieldPartitions = "partitions"
 	inFieldWorkers    = "workers"
@@ -48,6 +49,9 @@ func inputSpec() *service.ConfigSpec {
 		Field(service.NewStringField(inFieldGroup).
 			Description("Consumer group: the bus keeps one offset per group and topic, and readers in one group share the messages. Ignored by gochannel, where every reader sees everything.").
 			Default("detect").Example("api")).
+		Field(service.NewStringField(inFieldGroupAlias).
+			Description("Alias of `consumer_group`; wins when both are set.").
+			Optional().Advanced().Example("detect")).
 		Field(service.NewStringField(inFieldDSN).
 			Description("Bus DSN: `gochannel://`, `sqlite://PATH` or `postgres://user@host/db?sslmode=verify-full&sslrootcert=...`.").
 			Default("${AMOSKYS_BUS_DSN:gochannel://}").Example("sqlite://./data/bus.db")).
@@ -106,6 +110,11 @@ func newInput(conf *service.ParsedConfig, log *service.Logger) (*input, error) {
 	}
 	if in.group, err = conf.FieldString(inFieldGroup); err != nil {
 		return nil, err
+	}
+	if conf.Contains(inFieldGroupAlias) {
+		if in.group, err = conf.FieldString(inFieldGroupAlias); err != nil {
+			return nil, err
+		}
 	}
 	if in.dsn, err = conf.FieldString(inFieldDSN); err != nil {
 		return nil, err
