@@ -351,6 +351,12 @@ func TestResolveToken(t *testing.T) {
 	require.ErrorContains(t, err, "no API token: set AMOSKYS_API_TOKEN")
 }
 
+func TestRenderTableEscapesControls(t *testing.T) {
+	jr, err := parseCompact([]byte("[\"cmd\"]\n[\"String\"]\n[\"a\\u001b[31mred\\nb\"]\n"), Limits{})
+	require.NoError(t, err)
+	require.Equal(t, "cmd\n---------------\na\\x1b[31mred\\nb\n(1 row)\n", string(RenderTable(jr)))
+}
+
 func TestRenderTableEmpty(t *testing.T) {
 	require.Equal(t, "(0 rows)\n", string(RenderTable(&JSONResult{})))
 	jr, err := parseCompact([]byte("[\"a\"]\n[\"String\"]\n"), Limits{})

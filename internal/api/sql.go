@@ -236,13 +236,33 @@ func plural(n int) string {
 func cellText(v json.RawMessage) string {
 	var s string
 	if err := json.Unmarshal(v, &s); err == nil {
-		s = strings.NewReplacer("\n", `\n`, "\t", `\t`, "\r", `\r`).Replace(s)
-		return s
+		return escapeControls(s)
 	}
 	if string(v) == "null" {
 		return "NULL"
 	}
 	return string(v)
+}
+
+// escapeControls keeps a table on one line per row and a terminal safe from data it prints
+// (command lines can hold escape sequences): control characters are shown escaped.
+func escapeControls(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // SQLRequest is the body of POST /api/sql.
