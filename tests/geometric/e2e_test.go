@@ -211,7 +211,7 @@ func workDir(t *testing.T) string {
 func buildHelper(t *testing.T, dir string) string {
 	t.Helper()
 	out := filepath.Join(dir, "helper")
-	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd := exec.Command("go", "build", "-buildvcs=false", "-o", out, ".")
 	cmd.Dir = filepath.Join(repoRoot(), "tests", "geometric", "testdata", "helper")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
