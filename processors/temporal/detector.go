@@ -208,6 +208,7 @@ type Detector struct {
 	peak        float64
 	peakDecay   float64
 	wasSeasonal bool
+	integral    bool // every value so far was an integer
 }
 
 // modelSwitchKeep is the weight past surprises keep when the baseline switches between the
@@ -276,7 +277,16 @@ var zCap = 1e4
 
 const warmCap = 6.2 // -log10 of the two-sided Gaussian tail at 5σ
 
-func (d *Detector) scaleFloor(level float64) float64 { return d0floor(level) }
+// scaleFloor is the smallest sigma a baseline may have: a relative resolution of its level,
+// and half a unit for series that have only ever taken integer values (counts, fds, threads),
+// whose resolution is one.
+func (d *Detector) scaleFloor(level float64) float64 {
+	f := d0floor(level)
+	if d.integral && f < 0.5 {
+		f = 0.5
+	}
+	return f
+}
 
 func d0floor(level float64) float64 { return 1e-12 + floorRel*math.Abs(level) }
 
@@ -291,6 +301,12 @@ func (d *Detector) Update(t time.Time, x float64) Result {
 	}
 	res := Result{Value: x}
 	d.n++
+	if d.n == 1 {
+		d.integral = true
+	}
+	if d.integral && x != math.Trunc(x) {
+		d.integral = false
+	}
 	if d.n > 1 {
 		if dt := t.Sub(d.lastT).Seconds(); dt > 0 {
 			if d.dt == 0 {
@@ -555,7 +571,7 @@ func (r Result) Reason(name string) string {
 	if r.Seasonal {
 		base = "time-of-day baseline"
 	}
-	if r.Sigma <= 2*d0floor(r.Baseline) {
+	if r.Sigma <= 2*d0floor(r.Baseline) { // sigma at the relative floor: the series was constant
 		return fmt.Sprintf("%s %s departs from its constant %s %s %s (%s, p=%.1e)",
 			name, fmtNum(r.Value), fmtDur(r.Horizon), base, fmtNum(r.Baseline), r.Kind, r.P)
 	}

@@ -117,3 +117,23 @@ func TestGaussSurpriseMatchesErfc(t *testing.T) {
 		require.Equal(t, k, histBin(binEdges[k]))
 	}
 }
+
+// TestResolutionFloors: a constant integer series (threads) moving by one is mildly surprising,
+// not infinitely; a constant zero leaving zero is explained as such.
+func TestResolutionFloors(t *testing.T) {
+	d := NewDetector(DefaultConfig())
+	for i := 0; i < 100; i++ {
+		d.Update(t0.Add(time.Duration(i)*time.Minute), 7)
+	}
+	r := d.Update(t0.Add(100*time.Minute), 8)
+	require.InDelta(t, 2.0, r.Z, 1e-9)
+	require.Less(t, r.Score, 0.5)
+
+	z := NewDetector(DefaultConfig())
+	for i := 0; i < 100; i++ {
+		z.Update(t0.Add(time.Duration(i)*time.Minute), 0)
+	}
+	r = z.Update(t0.Add(100*time.Minute), 16.5)
+	require.Greater(t, r.Score, 0.9)
+	require.Contains(t, r.Reason("cpu_percent"), "cpu_percent 16.5 departs from its constant")
+}
