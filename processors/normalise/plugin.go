@@ -2,12 +2,11 @@ package normalise
 
 import (
 	"context"
-	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/amoskys/amoskys/internal/envelope"
+	"github.com/amoskys/amoskys/internal/metrics"
 	"github.com/amoskys/amoskys/schemas"
 )
 
@@ -21,18 +20,9 @@ const (
 	MetaEventID = "amoskys_event_id"
 )
 
-// EventsTotal counts events by status: ok, or the rejection reason.
-var EventsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Name: "amoskys_normalise_events_total",
-	Help: "Events through the normalise processor, by status (ok or the dead-letter reason).",
-}, []string{"status"})
-
-var registerOnce sync.Once
-
-// RegisterMetrics registers this package's counters with r once (the first registerer wins).
-func RegisterMetrics(r prometheus.Registerer) {
-	registerOnce.Do(func() { _ = r.Register(EventsTotal) })
-}
+// EventsTotal counts events by status: ok, or the rejection reason (amoskys_normalise_events_total).
+var EventsTotal = metrics.Counter("normalise", "events",
+	"Events through the normalise processor, by status (ok or the dead-letter reason).", "status")
 
 func spec() *service.ConfigSpec {
 	return service.NewConfigSpec().
@@ -106,7 +96,6 @@ func newProcessor(conf *service.ParsedConfig, mgr *service.Resources) (*processo
 	if err != nil {
 		return nil, err
 	}
-	RegisterMetrics(prometheus.DefaultRegisterer)
 	return &processor{
 		n:      New(Config{Host: host, MaxBytes: maxBytes}),
 		log:    mgr.Logger(),

@@ -9,6 +9,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/amoskys/amoskys/internal/envelope"
+	"github.com/amoskys/amoskys/internal/metrics"
 	"github.com/amoskys/amoskys/schemas"
 )
 
@@ -16,18 +17,21 @@ import (
 // closes once ctx is done.
 type StartFunc func(ctx context.Context) (<-chan []*schemas.TelemetryEvent, error)
 
+// EventsTotal counts events emitted by the collect inputs (amoskys_collect_events_total{source}).
+var EventsTotal = metrics.Counter("collect", "events", "Events emitted by the collect inputs, by source.", "source")
+
 // Input is a service.BatchInput over a StartFunc. Telemetry cannot be re-read, so acks are no-ops.
 type Input struct {
 	start  StartFunc
 	mu     sync.Mutex
 	ch     <-chan []*schemas.TelemetryEvent
 	cancel context.CancelFunc
-	events *service.MetricCounter
+	source string
 }
 
-// New returns an Input; metrics go under the name amoskys_collect_events_total{source}.
-func New(mgr *service.Resources, source string, start StartFunc) *Input {
-	return &Input{start: start, events: mgr.Metrics().NewCounter("amoskys_collect_events_total", "source")}
+// New returns an Input for the collector named source (the metric label).
+func New(_ *service.Resources, source string, start StartFunc) *Input {
+	return &Input{start: start, source: source}
 }
 
 // Connect starts the collector.
@@ -66,16 +70,9 @@ func (in *Input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 		for i, ev := range evs {
 			batch[i] = envelope.NewEvent(ev)
 		}
-		in.events.Incr(int64(len(evs)), sourceOf(evs))
+		EventsTotal.WithLabelValues(in.source).Add(float64(len(evs)))
 		return batch, func(context.Context, error) error { return nil }, nil
 	}
-}
-
-func sourceOf(evs []*schemas.TelemetryEvent) string {
-	if len(evs) > 0 {
-		return evs[0].Source
-	}
-	return ""
 }
 
 // Close stops the collector.

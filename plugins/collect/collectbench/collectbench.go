@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
@@ -96,14 +95,6 @@ type Report struct {
 	GoVersion, Host string
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // memMB reads VmRSS and VmHWM of this process in MB.
 func memMB() (rss, hwm float64) {
 	b, err := os.ReadFile("/proc/self/status")
@@ -141,20 +132,16 @@ func measure(ctx context.Context, d time.Duration, events *atomic.Int64) Usage {
 	return u
 }
 
-const pipelineYAML = `
-input:
-  broker:
-    inputs:
-      - process:
-          interval: %s
-          sample_top_n: %d
-      - connections:
-          interval: %s
-      - host_metrics:
-          interval: %s
-pipeline:
-  processors:
-    - normalise: {}
+const inputYAML = `
+broker:
+  inputs:
+    - process:
+        interval: %s
+        sample_top_n: %d
+    - connections:
+        interval: %s
+    - host_metrics:
+        interval: %s
 `
 
 // Run measures; w gets progress lines.
@@ -176,7 +163,10 @@ func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 		return nil, err
 	}
 	iv := o.Interval.String()
-	if err := b.SetYAML(fmt.Sprintf(pipelineYAML, iv, o.SampleTopN, iv, iv)); err != nil {
+	if err := b.AddInputYAML(fmt.Sprintf(inputYAML, iv, o.SampleTopN, iv, iv)); err != nil {
+		return nil, err
+	}
+	if err := b.AddProcessorYAML("normalise: {}"); err != nil {
 		return nil, err
 	}
 	if err := b.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
@@ -299,22 +289,33 @@ func snmpWalks(ctx context.Context, n int) ([]Walk, error) {
 	}
 	// net-snmp's own client beside it, when installed (process start included).
 	if bw, err := exec.LookPath("snmpbulkwalk"); err == nil {
+		// Credentials go in a client snmp.conf (SNMPCONFPATH), never on a command line.
+		confs := map[string]string{
+			"v2c": "defVersion 2c\ndefCommunity " + a.Community + "\n",
+			"v3": fmt.Sprintf("defVersion 3\ndefSecurityName %s\ndefSecurityLevel authPriv\ndefAuthType SHA\n"+
+				"defAuthPassphrase %s\ndefPrivType AES\ndefPrivPassphrase %s\n", a.User, a.AuthPass, a.PrivPass),
+		}
 		for _, v := range []struct {
-			name string
-			args []string
+			name, conf string
 		}{
-			{"snmpbulkwalk v2c (net-snmp CLI, 2 processes)", []string{"-v2c", "-c", a.Community}},
-			{"snmpbulkwalk v3 (net-snmp CLI, 2 processes)", []string{"-v3", "-l", "authPriv", "-u", a.User, "-a", "SHA", "-A", a.AuthPass, "-x", "AES", "-X", a.PrivPass}},
+			{"snmpbulkwalk v2c (net-snmp CLI, 2 processes)", "v2c"},
+			{"snmpbulkwalk v3 (net-snmp CLI, 2 processes)", "v3"},
 		} {
+			confDir := filepath.Join(dir, "client-"+v.conf)
+			if err := os.MkdirAll(confDir, 0o700); err != nil {
+				return out, err
+			}
+			if err := os.WriteFile(filepath.Join(confDir, "snmp.conf"), []byte(confs[v.conf]), 0o600); err != nil {
+				return out, err
+			}
 			var ds []time.Duration
 			rows := 0
 			for i := 0; i < n; i++ {
 				t0 := time.Now()
 				total := 0
 				for _, root := range []string{".1.3.6.1.2.1.2.2", ".1.3.6.1.2.1.25.4.2"} {
-					args := append(append([]string{}, v.args...), "-Cr25", "-On", "-M", filepath.Join(dir, "mibs"), "-m", "", a.Addr(), root)
-					cmd := exec.CommandContext(ctx, bw, args...)
-					cmd.Env = append(os.Environ(), "SNMP_PERSISTENT_DIR="+filepath.Join(dir, "client"))
+					cmd := exec.CommandContext(ctx, bw, "-Cr25", "-On", "-M", filepath.Join(dir, "mibs"), "-m", "", a.Addr(), root)
+					cmd.Env = append(os.Environ(), "SNMP_PERSISTENT_DIR="+filepath.Join(dir, "client"), "SNMPCONFPATH="+confDir)
 					b, err := cmd.Output()
 					if err != nil {
 						return out, fmt.Errorf("%s: %w", v.name, err)

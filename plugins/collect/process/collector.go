@@ -229,7 +229,7 @@ func (c *Collector) handle(ev *cnEvent) {
 		c.mu.Lock()
 		e := c.cache[ev.TGID]
 		if e == nil {
-			e = &proc{pid: ev.TGID, ppid: ev.PTGID, start: c.eventTime(0)}
+			e = &proc{pid: ev.TGID, ppid: ev.PTGID} // started before we watched: start unknown
 			c.cache[ev.TGID] = e
 		}
 		if e.exited {

@@ -104,7 +104,7 @@ func TestConnectorExecExitAncestry(t *testing.T) {
 	require.True(t, on)
 
 	// sh forks sleep: sleep's ancestry is sh, then this test process.
-	cmd := exec.Command("/bin/sh", "-c", "/bin/sleep 0.2; exit 3")
+	cmd := exec.Command("/bin/sh", "-c", "/bin/sleep 1; exit 3")
 	require.NoError(t, cmd.Start())
 	shPID := cmd.Process.Pid
 	err := cmd.Wait()
@@ -113,7 +113,7 @@ func TestConnectorExecExitAncestry(t *testing.T) {
 	shExec := s.wait(t, "sh exec", isProc(schemas.KindProcessExec, shPID))
 	require.Equal(t, int32(os.Getpid()), shExec.Process.PPID)
 	require.Equal(t, SeenByConnector, shExec.Labels[LabelSeenBy])
-	require.Contains(t, shExec.Process.Cmdline, "/bin/sleep 0.2")
+	require.Contains(t, shExec.Process.Cmdline, "/bin/sleep 1")
 	require.NotEmpty(t, shExec.Process.Ancestry)
 	require.Equal(t, int32(os.Getpid()), shExec.Process.Ancestry[0].PID)
 	last := shExec.Process.Ancestry[len(shExec.Process.Ancestry)-1]
@@ -180,7 +180,7 @@ func TestConnectorSetuidByNobody(t *testing.T) {
 	require.NoError(t, os.Chmod(bin, os.ModeSetuid|0o755)) // Go FileMode: 0o4755 would drop the bit
 
 	_, s := collect(t, Config{Interval: time.Hour, UseConnector: ConnectorOn})
-	cmd := exec.Command(bin, "0.3")
+	cmd := exec.Command(bin, "1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	require.NoError(t, cmd.Run())
 	ev := s.wait(t, "setuid exec", isProc(schemas.KindProcessExec, cmd.Process.Pid))
@@ -209,7 +209,7 @@ func TestConnectorDeletedExeAndStdioSocket(t *testing.T) {
 	defer sock.Close()
 	defer syscall.Close(fds[1])
 	// Open the binary, delete it, then execute the open file (fexecve): exe reads "... (deleted)".
-	cmd := exec.Command("/bin/sh", "-c", "exec 3<"+bin+"; rm "+bin+"; exec /proc/self/fd/3 0.5")
+	cmd := exec.Command("/bin/sh", "-c", "exec 3<"+bin+"; rm "+bin+"; exec /proc/self/fd/3 1")
 	cmd.Stdin = sock
 	require.NoError(t, cmd.Start())
 	ev := s.wait(t, "exec of deleted binary", func(ev *schemas.TelemetryEvent) bool {
@@ -243,16 +243,32 @@ func TestSnapshotOnlyReconcilesAndSamples(t *testing.T) {
 	require.Zero(t, st.ConnectorEvents)
 }
 
-func TestSampleTopNBusiest(t *testing.T) {
-	_, s := collect(t, Config{Interval: 400 * time.Millisecond, UseConnector: ConnectorOff, SampleTopN: 1})
-	// A busy loop is the top process by CPU.
+func TestSampleBusyProcess(t *testing.T) {
+	_, s := collect(t, Config{Interval: 400 * time.Millisecond, UseConnector: ConnectorOff})
+	// A busy loop shows CPU however loaded the machine is (a share of a core, not necessarily the top).
 	cmd := exec.Command("/bin/sh", "-c", "while :; do :; done")
 	require.NoError(t, cmd.Start())
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	ev := s.wait(t, "busy sample", func(ev *schemas.TelemetryEvent) bool {
-		return ev.Kind == schemas.KindProcessSample && int(ev.Process.PID) == cmd.Process.Pid && ev.Process.CPUPercent > 20
+		return ev.Kind == schemas.KindProcessSample && int(ev.Process.PID) == cmd.Process.Pid && ev.Process.CPUPercent > 1
 	})
 	require.LessOrEqual(t, ev.Process.CPUPercent, 200.0)
+}
+
+func TestSamplesTopN(t *testing.T) {
+	c, err := NewCollector(Config{Interval: time.Hour, UseConnector: ConnectorOff, SampleTopN: 2})
+	require.NoError(t, err)
+	self := int32(os.Getpid())
+	cands := []sampleCand{
+		{e: &proc{pid: self}, st: statInfo{Comm: "a", Threads: 1}, cpu: 5},
+		{e: &proc{pid: self}, st: statInfo{Comm: "b", Threads: 1}, cpu: 50},
+		{e: &proc{pid: self}, st: statInfo{Comm: "c", Threads: 1}, cpu: 20},
+	}
+	evs := c.samples(t.Context(), cands, time.Unix(1e9, 0))
+	require.Len(t, evs, 2)
+	require.Equal(t, "b", evs[0].Process.Name)
+	require.Equal(t, "c", evs[1].Process.Name)
+	require.Positive(t, evs[0].Process.FDs, "fds read through gopsutil")
 }
 
 func BenchmarkSnapshot(b *testing.B) {

@@ -2,9 +2,11 @@ package process
 
 import (
 	"context"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/amoskys/amoskys/internal/metrics"
 	"github.com/amoskys/amoskys/plugins/collect/batchin"
 	"github.com/amoskys/amoskys/schemas"
 )
@@ -74,11 +76,39 @@ func init() {
 			if on, why := c.UsingConnector(); !on && why != nil {
 				mgr.Logger().Warnf("process: connector not used (%v): snapshots every %s only, short-lived processes may be missed", why, cfg.Interval)
 			}
+			go exportStats(ctx, c, cfg.Interval)
 			return c.Events(), nil
 		}), nil
 	})
 	if err != nil {
 		panic(err)
+	}
+}
+
+var (
+	metricMissed   = metrics.Counter("collect", "process_missed", "Process starts and exits the connector did not report, found by a snapshot.", "what")
+	metricLost     = metrics.Counter("collect", "process_lost", "Process events lost: connector overruns and events dropped while the consumer lagged.", "why")
+	metricReadErrs = metrics.Counter("collect", "process_read_errors", "/proc reads that failed (the process had usually gone already).")
+)
+
+// exportStats adds the collector's counters to the Prometheus registry every interval.
+func exportStats(ctx context.Context, c *Collector, every time.Duration) {
+	var prev Stats
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s := c.Stats()
+		metricMissed.WithLabelValues("exec").Add(float64(s.MissedExecs - prev.MissedExecs))
+		metricMissed.WithLabelValues("exit").Add(float64(s.MissedExits - prev.MissedExits))
+		metricLost.WithLabelValues("overrun").Add(float64(s.Overruns - prev.Overruns))
+		metricLost.WithLabelValues("dropped").Add(float64(s.Dropped - prev.Dropped))
+		metricReadErrs.WithLabelValues().Add(float64(s.ReadErrors - prev.ReadErrors))
+		prev = s
 	}
 }
 
