@@ -3,6 +3,7 @@ package iforest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -241,4 +242,44 @@ func TestStreamRefusesBadModelsAndKeepsRunning(t *testing.T) {
 	for _, s := range next(1) {
 		require.Equal(t, "model-b", s.r.Reasons[0].Evidence["model"])
 	}
+}
+
+// With no model_path the layer reads $AMOSKYS_MODELS_DIR/iforest.json.
+func TestDefaultModelPathFromEnv(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("AMOSKYS_MODELS_DIR", dir)
+	require.Equal(t, filepath.Join(dir, "iforest.json"), DefaultModelPath())
+	require.NoError(t, trainHostModel(t, "from-env").Save(filepath.Join(dir, "iforest.json")))
+	b := service.NewStreamBuilder()
+	require.NoError(t, b.AddProcessorYAML(`iforest: {}`))
+	prod, err := b.AddBatchProducerFunc()
+	require.NoError(t, err)
+	var got []schemas.LayerResult
+	var mu sync.Mutex
+	require.NoError(t, b.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range batch {
+			got = append(got, envelope.Layers(m)...)
+		}
+		return nil
+	}))
+	s, err := b.Build()
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	fv := hostVectors(t, hostEvents(7, t0, 2, nil))[0]
+	// As it arrives from the bus: JSON bytes, decoded once by the envelope.
+	raw, err := json.Marshal(fv)
+	require.NoError(t, err)
+	m := service.NewMessage(raw)
+	m.MetaSetMut(envelope.MetaType, envelope.TypeFeatures)
+	require.NoError(t, prod(t.Context(), service.MessageBatch{m}))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, got, 1)
+	require.NotNil(t, got[0].Score, got[0].Abstain)
+	require.Equal(t, "from-env", got[0].Reasons[0].Evidence["model"])
 }
