@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amoskys/amoskys/plugins/collect/connections"
 	"github.com/amoskys/amoskys/plugins/collect/process"
 	"github.com/amoskys/amoskys/processors/geometric"
 	"github.com/amoskys/amoskys/processors/normalise"
@@ -48,6 +49,7 @@ type pipeline struct {
 	win     *window.Window
 	mu      sync.Mutex
 	results []judged
+	sockets []judged // connection and listener events
 	vectors []*schemas.FeatureVector
 	events  int
 }
@@ -72,6 +74,14 @@ func startPipeline(t *testing.T) *pipeline {
 	if err := col.Start(ctx); err != nil {
 		skipOrFail(t, "process connector unavailable: %v", err)
 	}
+	emitInitial := false
+	conns, err := connections.NewCollector(connections.Config{Interval: 200 * time.Millisecond, EmitInitial: &emitInitial})
+	if err != nil {
+		t.Fatalf("connections collector: %v", err)
+	}
+	if err := conns.Start(ctx); err != nil {
+		t.Fatalf("connections collector: %v", err)
+	}
 	norm := normalise.New(normalise.Config{})
 	wcfg := window.DefaultConfig()
 	wcfg.AllowedLateness = 2 * time.Second
@@ -89,28 +99,33 @@ func startPipeline(t *testing.T) *pipeline {
 		t.Fatal(err)
 	}
 	p := &pipeline{win: win}
-	go func() {
-		for batch := range col.Events() {
+	consume := func(events <-chan []*schemas.TelemetryEvent) {
+		for batch := range events {
 			for _, ev := range batch {
 				if err := norm.Event(ev); err != nil {
 					continue
 				}
+				p.mu.Lock() // one event at a time through window and geometric, as one pipeline thread
 				vs := win.Add(ev)
 				r, v, ok := eng.Judge(ev)
-				p.mu.Lock()
 				p.events++
 				p.vectors = append(p.vectors, vs...)
 				j := judged{ev: ev, suppressed: v.Suppressed}
 				if ok {
 					j.result = &r
 				}
-				if ev.Kind == schemas.KindProcessExec {
+				switch ev.Kind {
+				case schemas.KindProcessExec:
 					p.results = append(p.results, j)
+				case schemas.KindConnection, schemas.KindListener:
+					p.sockets = append(p.sockets, j)
 				}
 				p.mu.Unlock()
 			}
 		}
-	}()
+	}
+	go consume(col.Events())
+	go consume(conns.Events())
 	return p
 }
 
@@ -373,6 +388,37 @@ func TestGeometricRealProcesses(t *testing.T) {
 		p.await(t, pid, "amoskys-reverse-shell")
 	})
 
+	t.Run("topology/new listener opened by a program in a world-writable directory", func(t *testing.T) {
+		l := install(t, helper, filepath.Join(dir, "listener"), 0, 0o755)
+		// Listening on the wildcard address (no traffic is sent anywhere): loopback listeners are
+		// ordinary and filtered out by the rule.
+		cmd := exec.Command(l, "listen", "0.0.0.0:0", "3")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Wait()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			p.mu.Lock()
+			found := false
+			var seen []string
+			for _, j := range p.sockets {
+				if j.ev.Kind == schemas.KindListener && int(j.ev.Conn.PID) == cmd.Process.Pid {
+					seen = append(seen, fmt.Sprintf("%+v", *j.ev.Conn))
+					found = found || ruleIDs([]judged{j})["amoskys-new-listener-non-service"]
+				}
+			}
+			p.mu.Unlock()
+			if found {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no amoskys-new-listener-non-service for pid %d; listener events: %v", cmd.Process.Pid, seen)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
 	// The window stage saw the same events and flagged the escalations and the new executables
 	// on the host and process vectors of the windows they fell in.
 	t.Run("window flags", func(t *testing.T) {
@@ -392,6 +438,9 @@ func TestGeometricRealProcesses(t *testing.T) {
 			if !flags[f][window.KindHost] || !flags[f][window.KindProcess] {
 				t.Errorf("flag %s on host/process vectors: %v", f, flags[f])
 			}
+		}
+		if !flags[window.FlagNewListener][window.KindHost] {
+			t.Errorf("flag %s on host vectors: %v", window.FlagNewListener, flags[window.FlagNewListener])
 		}
 	})
 }

@@ -6,6 +6,7 @@
 //	helper spawn CMD ARGS...        run CMD as a child
 //	helper deleted SRC SECONDS      copy SRC, unlink the copy, exec it (a deleted executable)
 //	helper revshell ADDR            connect to ADDR and run /bin/sh -i on the socket
+//	helper listen ADDR SECONDS      listen on ADDR (tcp) for SECONDS, accepting nothing
 package main
 
 import (
@@ -73,6 +74,14 @@ func main() {
 		if err := cmd.Run(); err != nil {
 			fail(err.Error())
 		}
+	case "listen":
+		ln, err := net.Listen("tcp", arg(2))
+		if err != nil {
+			fail(err.Error())
+		}
+		d, _ := strconv.ParseFloat(arg(3), 64)
+		time.Sleep(time.Duration(d * float64(time.Second)))
+		_ = ln.Close()
 	default:
 		fail("unknown mode " + os.Args[1])
 	}
