@@ -38,13 +38,9 @@ func (s Spec) covers(kind string) bool {
 	return false
 }
 
-// Name is the window's label in FeatureVector.Window: "1m", "5m/1m" for sliding.
-func (s Spec) Name() string {
-	if s.Slide == s.Size {
-		return durName(s.Size)
-	}
-	return durName(s.Size) + "/" + durName(s.Slide)
-}
+// Name is the window's label in FeatureVector.Window: its length, "1m", "5m", "1h" (the schema's
+// "window length"); a sliding window's vectors are told apart by their Start.
+func (s Spec) Name() string { return durName(s.Size) }
 
 func durName(d time.Duration) string {
 	switch {
@@ -890,7 +886,7 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 	sort.Strings(fl)
 	start := time.Unix(0, end-size).UTC()
 	name := s.Name()
-	sum := sha1.Sum([]byte(hs.host + "\x00" + ks.key + "\x00" + name + "\x00" + strconv.FormatInt(end-size, 10)))
+	sum := sha1.Sum([]byte(hs.host + "\x00" + ks.key + "\x00" + name + "/" + durName(s.Slide) + "\x00" + strconv.FormatInt(end-size, 10)))
 	return &schemas.FeatureVector{
 		SchemaVersion: schemas.FeaturesVersion,
 		ID:            hex.EncodeToString(sum[:8]),

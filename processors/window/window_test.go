@@ -141,7 +141,7 @@ func TestSlidingWindowsContainEachEventOnce(t *testing.T) {
 		t.Fatalf("%d vectors, want 5", len(out))
 	}
 	for i, fv := range out {
-		if fv.Window != "5m/1m" || !fv.End.Equal(at(float64(60*(i+1)))) || get(t, fv, "proc.exec_count") != 1 {
+		if fv.Window != "5m" || !fv.End.Equal(at(float64(60*(i+1)))) || get(t, fv, "proc.exec_count") != 1 {
 			t.Fatalf("vector %d: %s end %v count %v", i, fv.Window, fv.End, get(t, fv, "proc.exec_count"))
 		}
 	}
