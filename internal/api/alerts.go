@@ -16,6 +16,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/amoskys/amoskys/internal/alertstore"
+	"github.com/amoskys/amoskys/plugins/bus"
 	"github.com/amoskys/amoskys/schemas"
 )
 
@@ -49,9 +50,28 @@ func init() {
 				}
 			}
 			go procStore.Follow(context.Background())
+			// In one process the alert stage feeds the hub directly; a durable bus means the
+			// detector may run elsewhere, so the API also reads the alerts topic.
+			if d.BusDSN != "" && !strings.HasPrefix(d.BusDSN, "gochannel:") {
+				if err := followBus(d); err != nil && d.Logger != nil {
+					d.Logger.Warn("api: reading the alerts topic", "err", err)
+				}
+			}
 		})
 		MountAlerts(r, AlertsDeps{Store: procStore})
 		MountDashboard(r)
+	})
+}
+
+func followBus(d Deps) error {
+	b, err := bus.Open(d.BusDSN)
+	if err != nil {
+		return err
+	}
+	return procStore.FollowBus(context.Background(), b, "api", func(err error) {
+		if d.Logger != nil {
+			d.Logger.Warn("api: alerts topic", "err", err)
+		}
 	})
 }
 
