@@ -146,6 +146,7 @@ type Result struct {
 	Baseline float64 // expected value (seasonal when seasonality is in use)
 	Sigma    float64 // robust sigma of the baseline
 	Seasonal bool    // the baseline was the time-of-day profile
+	Floored  bool    // sigma was the outside floor (SetMinSigma), not the series' own spread
 	Horizon  time.Duration
 }
 
@@ -208,7 +209,8 @@ type Detector struct {
 	peak        float64
 	peakDecay   float64
 	wasSeasonal bool
-	integral    bool // every value so far was an integer
+	integral    bool    // every value so far was an integer
+	minSigma    float64 // outside floor on sigma (SetMinSigma)
 }
 
 // modelSwitchKeep is the weight past surprises keep when the baseline switches between the
@@ -285,8 +287,23 @@ func (d *Detector) scaleFloor(level float64) float64 {
 	if d.integral && f < 0.5 {
 		f = 0.5
 	}
+	if d.minSigma > f {
+		f = d.minSigma
+	}
 	return f
 }
+
+// SetMinSigma sets an outside lower bound on this series' sigma (the layer passes a fraction of
+// the typical deviation of the same feature across keys, so a process idle at exactly 0 is not
+// infinitely surprised by its first blip).
+func (d *Detector) SetMinSigma(s float64) {
+	if s >= 0 && !math.IsInf(s, 0) {
+		d.minSigma = s
+	}
+}
+
+// Baseline is the current flat baseline level.
+func (d *Detector) Baseline() float64 { return d.level.mean }
 
 func d0floor(level float64) float64 { return 1e-12 + floorRel*math.Abs(level) }
 
@@ -388,6 +405,7 @@ func (d *Detector) Update(t time.Time, x float64) Result {
 		res.Score = novel / (novel + d.cfg.ScoreScale)
 		res.Z, res.Kind = z, kind
 		res.Baseline, res.Sigma, res.Seasonal = base, sigma, seasonal
+		res.Floored = d.minSigma > 0 && sigma <= d.minSigma
 		res.Horizon = time.Duration(d.dt * float64(d.cfg.Horizon) * float64(time.Second))
 	}
 
@@ -574,6 +592,10 @@ func (r Result) Reason(name string) string {
 	if r.Sigma <= 2*d0floor(r.Baseline) { // sigma at the relative floor: the series was constant
 		return fmt.Sprintf("%s %s departs from its constant %s %s %s (%s, p=%.1e)",
 			name, fmtNum(r.Value), fmtDur(r.Horizon), base, fmtNum(r.Baseline), r.Kind, r.P)
+	}
+	if r.Floored {
+		return fmt.Sprintf("%s %s is %.1f σ %s its nearly constant %s %s %s (σ %s, from the feature's spread on other keys; %s, p=%.1e)",
+			name, fmtNum(r.Value), z, dir, fmtDur(r.Horizon), base, fmtNum(r.Baseline), fmtNum(r.Sigma), r.Kind, r.P)
 	}
 	return fmt.Sprintf("%s %s is %.1f robust σ %s its %s %s %s ± %s (%s, p=%.1e)",
 		name, fmtNum(r.Value), z, dir, fmtDur(r.Horizon), base, fmtNum(r.Baseline), fmtNum(r.Sigma), r.Kind, r.P)

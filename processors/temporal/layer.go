@@ -3,6 +3,7 @@ package temporal
 import (
 	"container/list"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 
@@ -21,11 +22,14 @@ type LayerConfig struct {
 	ReasonThreshold float64
 	// MaxReasons bounds the reasons per result (highest scores first).
 	MaxReasons int
+	// PopulationFloor floors each series' sigma at this fraction of the typical deviation of the
+	// same feature (and window) over all keys; 0 turns it off.
+	PopulationFloor float64
 }
 
 // DefaultLayerConfig is the layer's configuration when nothing is set.
 func DefaultLayerConfig() LayerConfig {
-	return LayerConfig{Detector: DefaultConfig(), MaxSeries: 50000, ReasonThreshold: 0.5, MaxReasons: 5}
+	return LayerConfig{Detector: DefaultConfig(), MaxSeries: 50000, ReasonThreshold: 0.5, MaxReasons: 5, PopulationFloor: 0.5}
 }
 
 // Layer keeps one Detector per series and judges feature vectors. Not safe for concurrent use.
@@ -35,7 +39,30 @@ type Layer struct {
 	series  map[string]*list.Element
 	lru     *list.List // front: most recently updated
 	Evicted uint64     // series evicted by the cap
+	pop     map[string]*popDev
 }
+
+// popDev is the typical absolute deviation of one feature (and window) from each key's own
+// baseline, over all keys: bounded by the number of feature names times windows.
+type popDev struct {
+	dev float64
+	n   int
+}
+
+func (p *popDev) add(x float64) {
+	p.n++
+	a := 1 / float64(p.n)
+	if p.n > popHorizon {
+		a = 1.0 / popHorizon
+	}
+	p.dev += a * (x - p.dev)
+}
+
+const popHorizon = 10000
+
+// maxPopulations bounds the per-feature population statistics (names come from the window
+// stage's fixed lists; this only guards against unbounded outside names).
+const maxPopulations = 4096
 
 type entry struct {
 	key string
@@ -55,7 +82,7 @@ func NewLayer(cfg LayerConfig) *Layer {
 		cfg.MaxReasons = d.MaxReasons
 	}
 	cfg.Detector = cfg.Detector.withDefaults()
-	l := &Layer{cfg: cfg, series: map[string]*list.Element{}, lru: list.New()}
+	l := &Layer{cfg: cfg, series: map[string]*list.Element{}, lru: list.New(), pop: map[string]*popDev{}}
 	if len(cfg.Features) > 0 {
 		l.watch = map[string]bool{}
 		for _, f := range cfg.Features {
@@ -108,7 +135,20 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 		}
 		watched++
 		d := l.detector(prefix + name)
-		r := d.Update(fv.End, fv.Values[i])
+		x := fv.Values[i]
+		if l.cfg.PopulationFloor > 0 && !math.IsNaN(x) && !math.IsInf(x, 0) {
+			pk := fv.KeyKind + "\x00" + fv.Window + "\x00" + name
+			pd := l.pop[pk]
+			if pd == nil && len(l.pop) < maxPopulations {
+				pd = &popDev{}
+				l.pop[pk] = pd
+			}
+			if pd != nil && d.N() > 0 {
+				d.SetMinSigma(l.cfg.PopulationFloor * pd.dev * madToSigma)
+				pd.add(math.Abs(x - d.Baseline()))
+			}
+		}
+		r := d.Update(fv.End, x)
 		if !r.Warm {
 			if minN < 0 || d.N() < minN {
 				minN = d.N()

@@ -83,3 +83,27 @@ func TestPluginAttachesLayer(t *testing.T) {
 	require.Error(t, out[0][41].GetError())
 	require.NoError(t, bp.Close(t.Context()))
 }
+
+// TestPopulationFloor: a process idle at exactly 0 CPU is not alarmed by a 0.5% blip when other
+// processes show that CPU varies by whole percents, but a burn still is.
+func TestPopulationFloor(t *testing.T) {
+	l := NewLayer(LayerConfig{Detector: Config{Warmup: 10}, PopulationFloor: 0.5})
+	rng := rand.New(rand.NewPCG(5, 6))
+	pv := func(key string, end time.Time, cpu float64) *schemas.FeatureVector {
+		return &schemas.FeatureVector{Host: "h", KeyKind: "process", Key: key, Entity: key, Window: "1m", End: end,
+			Names: []string{"cpu_percent"}, Values: []float64{cpu}}
+	}
+	for i := 0; i < 100; i++ {
+		end := t0.Add(time.Duration(i) * time.Minute)
+		for k := 0; k < 5; k++ {
+			l.Judge(pv(fmt.Sprintf("busy%d", k), end, 20+4*rng.NormFloat64()))
+		}
+		l.Judge(pv("idle", end, 0))
+	}
+	blip := l.Judge(pv("idle", t0.Add(100*time.Minute), 0.5))
+	require.NotNil(t, blip.Score)
+	require.Less(t, *blip.Score, 0.5, "blip: %+v", blip.Reasons)
+	burn := l.Judge(pv("idle", t0.Add(101*time.Minute), 80))
+	require.Greater(t, *burn.Score, 0.9)
+	require.Contains(t, burn.Reasons[0].Text, "nearly constant")
+}

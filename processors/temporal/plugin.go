@@ -16,6 +16,7 @@ const (
 	fieldReasonThreshold = "reason_threshold"
 	fieldHorizon         = "horizon_points"
 	fieldSeasonal        = "seasonal"
+	fieldPopulationFloor = "population_floor"
 )
 
 func spec() *service.ConfigSpec {
@@ -51,6 +52,9 @@ events and alerts pass untouched. The same detector runs in `+"`amoskys bench na
 			service.NewIntField(fieldHorizon).
 				Description("Memory of the baseline, in points of the series.").
 				Default(d.Detector.Horizon).Example(500).Advanced(),
+			service.NewFloatField(fieldPopulationFloor).
+				Description("Floor each series' sigma at this fraction of the typical deviation of the same feature over all keys, so a process idle at exactly 0 is not alarmed by its first small blip. 0 turns it off.").
+				Default(d.PopulationFloor).Example(0.25).Advanced(),
 			service.NewBoolField(fieldSeasonal).
 				Description("Learn a time-of-day profile per series (used only while it predicts better than the flat baseline).").
 				Default(d.Detector.Seasonal).Advanced(),
@@ -99,6 +103,9 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (service.B
 		return nil, err
 	}
 	if cfg.Detector.Seasonal, err = conf.FieldBool(fieldSeasonal); err != nil {
+		return nil, err
+	}
+	if cfg.PopulationFloor, err = conf.FieldFloat(fieldPopulationFloor); err != nil {
 		return nil, err
 	}
 	m := res.Metrics()
