@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
@@ -119,11 +120,13 @@ func bind(h uintptr) (err error) {
 func LibraryPath() string { return lib.path }
 
 // chdbWarehouse is the embedded engine. chDB runs one statement at a time per connection, so
-// statements are serialised on mu.
+// the handle keeps a small pool of connections to the one engine (DSN option conns) and each
+// statement takes one for its duration.
 type chdbWarehouse struct {
-	cfg  Config
-	mu   sync.Mutex
-	conn **cConn
+	cfg   Config
+	pool  chan **cConn
+	done  chan struct{}
+	close sync.Once
 
 	typesMu sync.Mutex
 	types   map[string]map[string]string // table -> column -> type
@@ -142,7 +145,21 @@ func openCHDB(ctx context.Context, cfg Config) (Warehouse, error) {
 	if err := checkUnlocked(cfg.Path); err != nil {
 		return nil, err
 	}
-	args := []string{"clickhouse", "--path=" + cfg.Path}
+	w := &chdbWarehouse{cfg: cfg, pool: make(chan **cConn, cfg.Conns), done: make(chan struct{}),
+		types: map[string]map[string]string{}}
+	for i := 0; i < cfg.Conns; i++ {
+		conn, err := connectCHDB(cfg.Path)
+		if err != nil {
+			_ = w.Close()
+			return nil, err
+		}
+		w.pool <- conn
+	}
+	return w, nil
+}
+
+func connectCHDB(path string) (**cConn, error) {
+	args := []string{"clickhouse", "--path=" + path}
 	argv := make([]*byte, len(args))
 	for i, a := range args {
 		b := append([]byte(a), 0)
@@ -151,12 +168,12 @@ func openCHDB(ctx context.Context, cfg Config) (Warehouse, error) {
 	conn := lib.connect(int32(len(argv)), &argv[0])
 	if conn == nil || *conn == nil {
 		// The engine printed its reason on stderr; the usual one is the lock.
-		if err := checkUnlocked(cfg.Path); err != nil {
+		if err := checkUnlocked(path); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("chdb_connect failed for %s (see stderr for the engine's reason)", cfg.Path)
+		return nil, fmt.Errorf("chdb_connect failed for %s (see stderr for the engine's reason)", path)
 	}
-	return &chdbWarehouse{cfg: cfg, conn: conn, types: map[string]map[string]string{}}, nil
+	return conn, nil
 }
 
 // checkUnlocked tries the engine's own lock (flock on PATH/status) so a second process gets
@@ -189,12 +206,16 @@ func (w *chdbWarehouse) run(ctx context.Context, query, format string) ([]byte, 
 	if format == "" {
 		format = "TabSeparated"
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.conn == nil {
+	var conn **cConn
+	select {
+	case <-w.done:
 		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case conn = <-w.pool:
 	}
-	r := lib.queryN(*w.conn, unsafe.StringData(query), uintptr(len(query)), unsafe.StringData(format), uintptr(len(format)))
+	defer func() { w.pool <- conn }()
+	r := lib.queryN(*conn, unsafe.StringData(query), uintptr(len(query)), unsafe.StringData(format), uintptr(len(format)))
 	if r == nil {
 		return nil, nil
 	}
@@ -242,12 +263,18 @@ func (w *chdbWarehouse) Exec(ctx context.Context, query string) error {
 }
 
 func (w *chdbWarehouse) Close() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.conn != nil {
-		lib.closeConn(w.conn)
-		w.conn = nil
-	}
+	w.close.Do(func() {
+		close(w.done)
+		// Take back every connection (waiting for statements in flight), then close them.
+		for range cap(w.pool) {
+			select {
+			case conn := <-w.pool:
+				lib.closeConn(conn)
+			case <-time.After(time.Minute):
+				return // a statement that never ends: leave the engine to process exit
+			}
+		}
+	})
 	return nil
 }
 

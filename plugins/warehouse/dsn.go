@@ -29,7 +29,7 @@ const (
 
 // Config is a parsed DSN.
 //
-//	chdb://PATH[?lib=/path/libchdb.so&insert=rowbinary_file|tsv_file|tsv&tmp_dir=/dev/shm]
+//	chdb://PATH[?lib=/path/libchdb.so&insert=rowbinary_file|tsv_file|tsv&tmp_dir=/dev/shm&conns=2]
 //	clickhouse://HOST:PORT[,HOST2:PORT]/DB[?secure=true&skip_verify=false&ca_file=PATH
 //	    &user_env=AMOSKYS_CLICKHOUSE_USER&password_env=AMOSKYS_CLICKHOUSE_PASSWORD
 //	    &dial_timeout=5s&max_open_conns=4&compress=lz4]
@@ -39,7 +39,8 @@ type Config struct {
 	Path       string // data directory, absolute
 	Lib        string // libchdb.so path; empty: AMOSKYS_LIBCHDB, then standard places
 	InsertWith string // InsertRowBinary | InsertTSV | InsertTSVFile
-	TmpDir     string // for InsertTSVFile
+	TmpDir     string // for the file() insert methods
+	Conns      int    // connections to the engine (statements run in parallel on them)
 	// clickhouse
 	Hosts        []string // host:port
 	Database     string
@@ -109,7 +110,7 @@ func ParseDSN(dsn string) (Config, error) {
 }
 
 func parseCHDB(dsn, rest string) (Config, error) {
-	c := Config{Scheme: SchemeCHDB, InsertWith: InsertRowBinaryFile, TmpDir: defaultTmpDir()}
+	c := Config{Scheme: SchemeCHDB, InsertWith: InsertRowBinaryFile, TmpDir: defaultTmpDir(), Conns: 2}
 	path, query, _ := strings.Cut(rest, "?")
 	if path == "" {
 		return c, badDSN(dsn, "missing data directory: want chdb://PATH, e.g. chdb://./data/warehouse")
@@ -143,8 +144,14 @@ func parseCHDB(dsn, rest string) (Config, error) {
 				return c, badDSN(dsn, "tmp_dir is empty")
 			}
 			c.TmpDir = v
+		case "conns":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 16 {
+				return c, badDSN(dsn, "conns=%q: want 1..16", v)
+			}
+			c.Conns = n
 		default:
-			return c, badDSN(dsn, "unknown option %q: chdb takes lib, insert, tmp_dir", k)
+			return c, badDSN(dsn, "unknown option %q: chdb takes lib, insert, tmp_dir, conns", k)
 		}
 	}
 	return c, nil

@@ -15,7 +15,7 @@ func TestParseDSN(t *testing.T) {
 	abs, _ := filepath.Abs("./data/warehouse")
 	c, err := ParseDSN("chdb://./data/warehouse")
 	require.NoError(t, err)
-	require.Equal(t, Config{Scheme: "chdb", Path: abs, InsertWith: InsertRowBinaryFile, TmpDir: defaultTmpDir()}, c)
+	require.Equal(t, Config{Scheme: "chdb", Path: abs, InsertWith: InsertRowBinaryFile, TmpDir: defaultTmpDir(), Conns: 2}, c)
 
 	c, err = ParseDSN("chdb:///var/lib/amoskys?insert=tsv_file&tmp_dir=/tmp&lib=/opt/libchdb.so")
 	require.NoError(t, err)

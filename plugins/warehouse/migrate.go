@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // DefaultRetentionDays is the TTL of telemetry when config gives none.
@@ -43,8 +44,13 @@ func Migrate(ctx context.Context, w Warehouse, fsys fs.FS, opts ...MigrateOption
 	return err
 }
 
+// migrateMu serialises migrations within the process (several outputs may connect at once).
+var migrateMu sync.Mutex
+
 // Apply is Migrate returning the names of the files it applied in this run.
 func Apply(ctx context.Context, w Warehouse, fsys fs.FS, opts ...MigrateOption) ([]string, error) {
+	migrateMu.Lock()
+	defer migrateMu.Unlock()
 	o := migrateOptions{vars: map[string]string{"retention_days": strconv.Itoa(DefaultRetentionDays)}}
 	for _, opt := range opts {
 		opt(&o)
