@@ -35,6 +35,9 @@ const (
 	defaultDSN = "chdb://./data/warehouse"
 )
 
+// TypeDeadLetter is the amoskys_type pipelines give a message on its way to dead_letter.
+const TypeDeadLetter = "dead_letter"
+
 var rowsTotal = metrics.Counter("clickhouse", "rows", "Rows written by the clickhouse output, by status (inserted, dead_letter, failed).", "status")
 
 func outputSpec() *service.ConfigSpec {
@@ -42,7 +45,7 @@ func outputSpec() *service.ConfigSpec {
 		Stable().
 		Categories("Services").
 		Summary("Writes AMOSKYS telemetry, feature vectors and alerts into the ClickHouse warehouse (embedded chDB or a server).").
-		Description(`Each batch is mapped to rows and inserted with one INSERT per table; a message is acknowledged only after its insert succeeded. A message that cannot become a row (undecodable, missing id, non-finite value, a value that does not fit its column) goes to the dead_letter table with its reason and payload, and the rest of the batch still lands. Transient failures are retried with backoff; a retry never double-counts because every row carries a stable id (identical retried blocks are dropped at insert, and tables are ReplacingMergeTree by id). Rows are counted in amoskys_clickhouse_rows_total{status}.`).
+		Description(`Messages with metadata amoskys_dlq_reason (or amoskys_type "dead_letter") go to dead_letter with that reason and source "pipeline". Each batch is mapped to rows and inserted with one INSERT per table; a message is acknowledged only after its insert succeeded. A message that cannot become a row (undecodable, missing id, non-finite value, a value that does not fit its column) goes to the dead_letter table with its reason and payload, and the rest of the batch still lands. Transient failures are retried with backoff; a retry never double-counts because every row carries a stable id (identical retried blocks are dropped at insert, and tables are ReplacingMergeTree by id). Rows are counted in amoskys_clickhouse_rows_total{status}.`).
 		Field(service.NewStringField(fieldDSN).
 			Description("Warehouse DSN: `chdb://PATH` (embedded engine; one process per directory) or `clickhouse://HOST:PORT/DB?secure=true` (credentials from the env vars named by `user_env`/`password_env`, default AMOSKYS_CLICKHOUSE_USER/PASSWORD).").
 			Default(defaultDSN).
@@ -192,7 +195,16 @@ func Items(batch service.MessageBatch) []Item {
 		}
 		var v any
 		var err error
-		switch t := envelope.Type(msg); t {
+		t := envelope.Type(msg)
+		if reason, ok := msg.MetaGetMut(envelope.MetaDLQ); ok || t == TypeDeadLetter {
+			r := fmt.Sprint(reason)
+			if !ok || r == "" {
+				r = "refused by an earlier stage (no reason given)"
+			}
+			items[i] = Item{DeadLetter: r, Payload: payload}
+			continue
+		}
+		switch t {
 		case envelope.TypeTelemetry:
 			v, err = envelope.Event(msg)
 		case envelope.TypeFeatures:

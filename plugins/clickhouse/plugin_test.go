@@ -59,6 +59,10 @@ func TestOutputStream(t *testing.T) {
 	batch = append(batch, envelope.NewFeatures(fv))
 	al := &schemas.AlertEvent{SchemaVersion: 1, ID: host + "-al", Time: warehousetest.Base, Host: host, Severity: schemas.SeverityLow, Version: 1}
 	batch = append(batch, envelope.NewAlert(al))
+	refused := service.NewMessage([]byte(`{"kind":"process_exec","id":"` + host + `-refused"}`))
+	refused.MetaSetMut(envelope.MetaDLQ, "normalise: "+host+": missing host")
+	refused.MetaSetMut(envelope.MetaType, "dead_letter")
+	batch = append(batch, refused)
 	runOutput(t, fmt.Sprintf(`
 clickhouse:
   dsn: %q
@@ -69,6 +73,7 @@ clickhouse:
 	require.Equal(t, 1, count(t, w, "SELECT count() FROM features WHERE host = "+warehouse.Quote(host)))
 	require.Equal(t, 1, count(t, w, "SELECT count() FROM alerts WHERE host = "+warehouse.Quote(host)))
 	require.Equal(t, 1, count(t, w, "SELECT count() FROM dead_letter WHERE source = 'clickhouse_output' AND payload = '{\"id\": 12'"))
+	require.Equal(t, 1, count(t, w, "SELECT count() FROM dead_letter WHERE source = 'pipeline' AND reason = "+warehouse.Quote("normalise: "+host+": missing host")+" AND payload LIKE '%-refused%'"))
 }
 
 func TestOutputConfigErrors(t *testing.T) {

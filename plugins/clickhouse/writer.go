@@ -28,7 +28,13 @@ type Item struct {
 	Value   any // *schemas.TelemetryEvent, *schemas.FeatureVector or *schemas.AlertEvent
 	Err     error
 	Payload func() []byte // the message as received, for dead_letter
+	// DeadLetter is the reason an earlier stage refused the message (metadata
+	// amoskys_dlq_reason): it goes to dead_letter as is, with source "pipeline".
+	DeadLetter string
 }
+
+// SourcePipeline is dead_letter.source for messages an earlier stage refused.
+const SourcePipeline = "pipeline"
 
 // Writer maps items to rows, inserts them table by table and sends what cannot be stored to
 // dead_letter with its reason, so the rest of a batch always lands.
@@ -114,12 +120,20 @@ func (w *Writer) Write(ctx context.Context, items []Item) (Result, error) {
 		if it.Payload != nil {
 			payload = it.Payload()
 		}
-		dead = append(dead, warehouse.DeadLetter{Time: now(), Source: w.Source, Target: target,
+		source := w.Source
+		if it.DeadLetter != "" {
+			source = SourcePipeline
+		}
+		dead = append(dead, warehouse.DeadLetter{Time: now(), Source: source, Target: target,
 			Reason: reason.Error(), ID: id, Payload: payload})
 	}
 	byTable := map[string][]pending{}
 	var order []string
 	for i, it := range items {
+		if it.DeadLetter != "" {
+			kill(it, "", idOf(it.Value), errors.New(it.DeadLetter))
+			continue
+		}
 		if it.Err != nil {
 			kill(it, w.Table, "", it.Err)
 			continue
