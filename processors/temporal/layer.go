@@ -2,6 +2,7 @@ package temporal
 
 import (
 	"container/list"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -30,6 +31,26 @@ type LayerConfig struct {
 // DefaultLayerConfig is the layer's configuration when nothing is set.
 func DefaultLayerConfig() LayerConfig {
 	return LayerConfig{Detector: DefaultConfig(), MaxSeries: 50000, ReasonThreshold: 0.5, MaxReasons: 5, PopulationFloor: 0.5}
+}
+
+func (c LayerConfig) validate() error {
+	var errs []error
+	if c.ReasonThreshold < 0 || c.ReasonThreshold > 1 {
+		errs = append(errs, fmt.Errorf("reason_threshold %v: want 0..1", c.ReasonThreshold))
+	}
+	if c.Detector.Warmup < 1 {
+		errs = append(errs, fmt.Errorf("warmup_points %d: want at least 1", c.Detector.Warmup))
+	}
+	if c.MaxSeries < 1 {
+		errs = append(errs, fmt.Errorf("max_series %d: want at least 1", c.MaxSeries))
+	}
+	if c.Detector.Horizon < 2 {
+		errs = append(errs, fmt.Errorf("horizon_points %d: want at least 2", c.Detector.Horizon))
+	}
+	if c.PopulationFloor < 0 {
+		errs = append(errs, fmt.Errorf("population_floor %v: want 0 or more", c.PopulationFloor))
+	}
+	return errors.Join(errs...)
 }
 
 // Layer keeps one Detector per series and judges feature vectors. Not safe for concurrent use.

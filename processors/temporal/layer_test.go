@@ -107,3 +107,12 @@ func TestPopulationFloor(t *testing.T) {
 	require.Greater(t, *burn.Score, 0.9)
 	require.Contains(t, burn.Reasons[0].Text, "nearly constant")
 }
+
+func TestPluginRejectsBadConfig(t *testing.T) {
+	for _, y := range []string{"reason_threshold: 2", "warmup_points: 0", "max_series: 0", "horizon_points: 1", "population_floor: -1"} {
+		conf, err := spec().ParseYAML(y, nil)
+		require.NoError(t, err, y)
+		_, err = newProcessor(conf, service.MockResources())
+		require.Error(t, err, y)
+	}
+}

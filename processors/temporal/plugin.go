@@ -59,6 +59,11 @@ events and alerts pass untouched. The same detector runs in `+"`amoskys bench na
 				Description("Learn a time-of-day profile per series (used only while it predicts better than the flat baseline).").
 				Default(d.Detector.Seasonal).Advanced(),
 		).
+		LintRule(`root = [
+  if this.reason_threshold.or(0.5) < 0 || this.reason_threshold.or(0.5) > 1 { "reason_threshold must be within 0..1" },
+  if this.warmup_points.or(30) < 1 { "warmup_points must be at least 1" },
+  if this.max_series.or(1) < 1 { "max_series must be at least 1" },
+].filter(e -> e != null)`).
 		Example("Detect chain", "Temporal after window and geometric.", `
 pipeline:
   processors:
@@ -106,6 +111,9 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (service.B
 		return nil, err
 	}
 	if cfg.PopulationFloor, err = conf.FieldFloat(fieldPopulationFloor); err != nil {
+		return nil, err
+	}
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	m := res.Metrics()
