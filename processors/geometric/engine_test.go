@@ -253,7 +253,7 @@ func TestConcurrentJudgeDuringReload(t *testing.T) {
 			}
 		}()
 	}
-	for i := 0; i < 20; i++ {
+	for i := 0; i < 8; i++ {
 		if _, err := e.Reload(); err != nil {
 			t.Fatal(err)
 		}

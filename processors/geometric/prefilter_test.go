@@ -31,7 +31,7 @@ func TestPrefilterIsExact(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	pick := func() string { return lits[r.IntN(len(lits))] }
 	rec := sigma.NewRecord(s)
-	fired, n := 0, 3000
+	fired, n := 0, 1500
 	if testing.Short() {
 		n = 500
 	}
