@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -373,7 +374,7 @@ var knownModifiers = map[string]bool{
 	"contains": true, "startswith": true, "endswith": true, "all": true, "re": true,
 	"i": true, "m": true, "s": true, "cidr": true, "windash": true, "base64": true,
 	"base64offset": true, "exists": true, "cased": true, "gt": true, "gte": true, "lt": true,
-	"lte": true, "fieldref": true,
+	"lte": true, "fieldref": true, "utf16le": true, "utf16be": true, "utf16": true, "wide": true,
 }
 
 // compileField builds the matcher for one `name|mod|mod` key and its values. keyword says the
@@ -454,6 +455,15 @@ func compileField(s *Schema, key string, values []scalar, keyword bool) (*fieldM
 	if (mods["i"] || mods["m"] || mods["s"]) && !mods["re"] {
 		return nil, fmt.Errorf("%q: i, m and s are sub-modifiers of re", key)
 	}
+	enc := ""
+	for _, m := range []string{"utf16le", "utf16be", "utf16", "wide"} {
+		if mods[m] {
+			enc = m
+		}
+	}
+	if enc != "" && !mods["base64"] && !mods["base64offset"] {
+		return nil, fmt.Errorf("%q: %s must be followed by base64 or base64offset", key, enc)
+	}
 	_ = order
 	f.emptyAll = kinds == 0 && !mods["re"] && !mods["cidr"]
 	for _, v := range values {
@@ -519,12 +529,14 @@ func compileField(s *Schema, key string, values []scalar, keyword bool) (*fieldM
 				variants = windash(v.s)
 			}
 			if mods["base64"] || mods["base64offset"] {
+				encName := enc
 				var enc []string
 				for _, x := range variants {
+					b := encodeText(x, encName)
 					if mods["base64offset"] {
-						enc = append(enc, base64Offsets(x)...)
+						enc = append(enc, base64Offsets(b)...)
 					} else {
-						enc = append(enc, base64.StdEncoding.EncodeToString([]byte(x)))
+						enc = append(enc, base64.StdEncoding.EncodeToString(b))
 					}
 				}
 				variants = enc
@@ -560,9 +572,29 @@ func windash(v string) []string {
 	return out
 }
 
+// encodeText turns v into the bytes of a text encoding before base64 (utf16le and wide are
+// UTF-16 little-endian, utf16be big-endian, utf16 little-endian with a byte-order mark).
+func encodeText(v, enc string) []byte {
+	if enc == "" {
+		return []byte(v)
+	}
+	var out []byte
+	if enc == "utf16" {
+		out = append(out, 0xff, 0xfe)
+	}
+	for _, r := range utf16.Encode([]rune(v)) {
+		if enc == "utf16be" {
+			out = append(out, byte(r>>8), byte(r))
+		} else {
+			out = append(out, byte(r), byte(r>>8))
+		}
+	}
+	return out
+}
+
 // base64Offsets gives the three encodings of v at byte offsets 0, 1 and 2 in a longer text,
 // trimmed to the characters that do not depend on the surrounding bytes.
-func base64Offsets(v string) []string {
+func base64Offsets(v []byte) []string {
 	start := []int{0, 2, 3}
 	end := []int{0, -3, -2}
 	var out []string

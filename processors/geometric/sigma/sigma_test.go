@@ -131,6 +131,18 @@ func TestBase64Modifiers(t *testing.T) {
 	}
 }
 
+func TestUTF16Base64(t *testing.T) {
+	// "aQBlAHgA" is base64 of "iex" in UTF-16LE (PowerShell -EncodedCommand style).
+	r := rec(map[string][]string{"CommandLine": {"powershell -enc aQBlAHgAIAAoAE4AZQB3AC0ATwBi"}})
+	rule := mustRule(t, det("  sel:\n    CommandLine|wide|base64offset|contains: 'iex ('\n  condition: sel"))
+	if !rule.Match(r) {
+		t.Fatal("wide|base64offset did not match")
+	}
+	if _, err := Parse("x.yml", []byte(det("  sel:\n    CommandLine|utf16le|contains: x\n  condition: sel")), testSchema); err == nil {
+		t.Fatal("utf16le without base64 accepted")
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	cases := []struct{ name, y, want string }{
 		{"no title", "detection:\n  a: {Image: x}\n  condition: a", "missing title"},
