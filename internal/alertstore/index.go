@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amoskys/amoskys/schemas"
@@ -29,7 +30,11 @@ type Index struct {
 	sorted    []*Entry // ascending by (time, id); the newest at the end
 	byID      map[string]*Entry
 	truncated bool
+	gen       atomic.Uint64 // bumped by every change: a cached answer of an older generation is stale
 }
+
+// Gen returns the index's generation; it changes whenever the index does.
+func (x *Index) Gen() uint64 { return x.gen.Load() }
 
 // NewIndex returns an index holding at most capacity alerts.
 func NewIndex(capacity int) *Index {
@@ -48,6 +53,7 @@ func (x *Index) SetTruncated(v bool) {
 	x.mu.Lock()
 	x.truncated = v
 	x.mu.Unlock()
+	x.gen.Add(1)
 }
 
 // Put adds or replaces an alert (the higher or equal version wins). The alert must not change after.
@@ -59,6 +65,7 @@ func (x *Index) Put(a *schemas.AlertEvent) {
 	e := &Entry{Alert: a, JSON: b, t: a.Time.UnixMicro()}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	defer x.gen.Add(1)
 	if old := x.byID[a.ID]; old != nil {
 		if old.Alert.Version > a.Version {
 			return

@@ -79,8 +79,15 @@ func (s *Store) Follow(ctx context.Context) {
 
 // Recent returns a page of alerts newest first and the cursor of the next page (nil at the end).
 func (s *Store) Recent(ctx context.Context, f Filter) ([]json.RawMessage, *Cursor, error) {
+	rows, next, _, err := s.RecentPage(ctx, f)
+	return rows, next, err
+}
+
+// RecentPage is Recent that also says whether the warehouse answered part of the page (an answer
+// from the index alone is valid as long as the index's generation does not change).
+func (s *Store) RecentPage(ctx context.Context, f Filter) (rows []json.RawMessage, next *Cursor, usedWarehouse bool, err error) {
 	if err := f.Validate(); err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	page := s.Index.Recent(&f)
 	out := make([]json.RawMessage, 0, len(page.Entries))
@@ -97,23 +104,24 @@ func (s *Store) Recent(ctx context.Context, f Filter) ([]json.RawMessage, *Curso
 		} else if o, ok := s.Index.Oldest(); ok && (g.Cursor == nil || o.Time.Before(g.Cursor.Time) || (o.Time.Equal(g.Cursor.Time) && o.ID < g.Cursor.ID)) {
 			g.Cursor = &o
 		}
+		usedWarehouse = true
 		rows, err := s.query(ctx, recentSQL(&g))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, usedWarehouse, err
 		}
 		for _, a := range rows {
 			b, err := json.Marshal(a)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, usedWarehouse, err
 			}
 			out = append(out, b)
 			last = a
 		}
 	}
 	if len(out) < f.Limit || last == nil {
-		return out, nil, nil
+		return out, nil, usedWarehouse, nil
 	}
-	return out, &Cursor{Time: last.Time, ID: last.ID}, nil
+	return out, &Cursor{Time: last.Time, ID: last.ID}, usedWarehouse, nil
 }
 
 // Get returns the current version of an alert.

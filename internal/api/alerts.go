@@ -32,11 +32,12 @@ type AlertsDeps struct {
 }
 
 // AlertIndexCapacity is how many recent alerts the API holds in memory.
-const AlertIndexCapacity = 200000
+const AlertIndexCapacity = 100000
 
 var (
 	storeOnce sync.Once
 	procStore *alertstore.Store
+	procWarm  = make(chan struct{}) // closed when the index has loaded the warehouse's newest alerts
 )
 
 func init() {
@@ -44,12 +45,15 @@ func init() {
 		// One store per process: the index follows the process-wide hub for the process' life.
 		storeOnce.Do(func() {
 			procStore = alertstore.NewStore(d.Warehouse, AlertIndexCapacity, alertstore.Default)
-			if d.Warehouse != nil {
+			go procStore.Follow(context.Background())
+			// Warm in the background: until it is done the index says it is truncated and
+			// pages fall back to the warehouse, so answers are complete from the first request.
+			go func() {
+				defer close(procWarm)
 				if err := procStore.Warm(context.Background()); err != nil && d.Logger != nil {
 					d.Logger.Warn("api: loading recent alerts from the warehouse", "err", err)
 				}
-			}
-			go procStore.Follow(context.Background())
+			}()
 			// In one process the alert stage feeds the hub directly; a durable bus means the
 			// detector may run elsewhere, so the API also reads the alerts topic.
 			if d.BusDSN != "" && !strings.HasPrefix(d.BusDSN, "gochannel:") {
@@ -86,7 +90,7 @@ func MountAlerts(r fiber.Router, d AlertsDeps) {
 	if d.Heartbeat == 0 {
 		d.Heartbeat = 15 * time.Second
 	}
-	h := &alertsHandler{d: d}
+	h := &alertsHandler{d: d, cache: map[string]cachedPage{}}
 	r.Get("/api/alerts/recent", h.recent)
 	r.Get("/api/alerts/stream", h.stream)
 	r.Get("/api/alerts/:id", h.get)
@@ -99,7 +103,19 @@ func MountAlerts(r fiber.Router, d AlertsDeps) {
 	})
 }
 
-type alertsHandler struct{ d AlertsDeps }
+type alertsHandler struct {
+	d     AlertsDeps
+	mu    sync.Mutex
+	cache map[string]cachedPage // by raw query string; valid while the index generation is unchanged
+}
+
+type cachedPage struct {
+	gen  uint64
+	body []byte
+}
+
+// maxCachedPages bounds the page cache; it is cleared when full.
+const maxCachedPages = 256
 
 // badParam is a 400 with the parameter named.
 type badParam struct{ name, msg string }
@@ -261,9 +277,20 @@ func (h *alertsHandler) recent(c *fiber.Ctx) error {
 	if err != nil {
 		return fail(c, err)
 	}
+	// Dashboards poll the same few pages: answer from the rendered page while the index is
+	// unchanged. A relative time (since) is absolute here, so the raw query is the key.
+	key := string(c.Context().QueryArgs().QueryString())
+	gen := h.d.Store.Index.Gen()
+	h.mu.Lock()
+	cp, hit := h.cache[key]
+	h.mu.Unlock()
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	if hit && cp.gen == gen {
+		return c.Send(cp.body)
+	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
 	defer cancel()
-	rows, next, err := h.d.Store.Recent(ctx, f)
+	rows, next, usedWarehouse, err := h.d.Store.RecentPage(ctx, f)
 	if err != nil {
 		return fail(c, err)
 	}
@@ -283,7 +310,14 @@ func (h *alertsHandler) recent(c *fiber.Ctx) error {
 		b = strconv.AppendQuote(b, next.String())
 	}
 	b = append(b, '}')
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	if !usedWarehouse {
+		h.mu.Lock()
+		if len(h.cache) >= maxCachedPages {
+			clear(h.cache)
+		}
+		h.cache[key] = cachedPage{gen: gen, body: b}
+		h.mu.Unlock()
+	}
 	return c.Send(b)
 }
 

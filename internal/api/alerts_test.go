@@ -311,3 +311,19 @@ Transfer/sec:    100.00MB
 	require.Equal(t, 950*time.Microsecond, r.P99)
 	require.EqualValues(t, 3, r.Non2xx)
 }
+
+func TestRecentPageCacheFollowsTheIndex(t *testing.T) {
+	app, st := alertsApp(t)
+	st.Index.Put(mkAlert(1, "web1", schemas.SeverityHigh))
+	var p page
+	_, b := call(t, app, "GET", "/api/alerts/recent?limit=5", "")
+	require.NoError(t, json.Unmarshal(b, &p))
+	require.Equal(t, 1, p.Count)
+	_, b2 := call(t, app, "GET", "/api/alerts/recent?limit=5", "")
+	require.Equal(t, b, b2)
+	st.Index.Put(mkAlert(2, "web1", schemas.SeverityHigh))
+	_, b = call(t, app, "GET", "/api/alerts/recent?limit=5", "")
+	require.NoError(t, json.Unmarshal(b, &p))
+	require.Equal(t, 2, p.Count, "a new alert invalidates the cached page")
+	require.Equal(t, "al0002", p.Alerts[0].ID)
+}
