@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,6 +41,7 @@ type Options struct {
 	Snapshots  int           // snapshots timed for the per-process cost; default 20
 	Walks      int           // SNMP walks per version; default 20; 0 with NoSNMP skips
 	NoSNMP     bool
+	CPUProfile string // write a pprof CPU profile of the collectors phase here (empty: none)
 }
 
 func (o *Options) defaults() {
@@ -183,7 +185,22 @@ func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 	done := make(chan error, 1)
 	go func() { done <- stream.Run(sctx) }()
 	fmt.Fprintf(w, "collectors: process, connections, host_metrics at %s + normalise for %s\n", o.Interval, o.Duration)
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			cancel()
+			return nil, err
+		}
+		defer f.Close()
+	}
 	rep.Run = measure(ctx, o.Duration, &events)
+	if o.CPUProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	cancel()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		return nil, fmt.Errorf("collect stream: %w", err)

@@ -187,12 +187,9 @@ func (c *Collector) handle(ev *cnEvent) {
 		if ev.PID != ev.TGID { // a new thread, not a new process
 			return
 		}
-		start := c.eventTime(ev.TimestampNS)
-		if st, err := c.fs.stat(ev.TGID); err == nil {
-			start = c.fs.startTime(st.StartTicks)
-		} else {
-			start = start.Truncate(time.Second / clkTck)
-		}
+		// The fork's own timestamp, in clock ticks like /proc's start time (no read per fork: the
+		// exec read or the next snapshot replaces it with /proc's value).
+		start := c.eventTime(ev.TimestampNS).Truncate(time.Second / clkTck)
 		c.mu.Lock()
 		child := &proc{pid: ev.TGID, ppid: ev.PTGID, start: start, updated: now}
 		if p := c.cache[ev.PTGID]; p != nil {
@@ -388,6 +385,13 @@ func (c *Collector) snapshotLoop(ctx context.Context) {
 	}
 }
 
+// sameStart says two start times name the same process: /proc's tick value and the connector's
+// timestamp of the fork differ by at most a tick or two.
+func sameStart(a, b time.Time) bool {
+	d := a.Sub(b)
+	return d > -50*time.Millisecond && d < 50*time.Millisecond
+}
+
 type sampleCand struct {
 	e   *proc
 	st  statInfo
@@ -424,6 +428,9 @@ func (c *Collector) snapshot(ctx context.Context, initial bool) int {
 	for pid, st := range live {
 		start := c.fs.startTime(st.StartTicks)
 		e := c.cache[pid]
+		if e != nil && sameStart(e.start, start) {
+			e.start = start // /proc's value is the identity
+		}
 		if e != nil && !e.exited && !e.start.Equal(start) && wall.Sub(e.updated) > recentForConnector {
 			// The pid was reused behind the connector's back: the old process ended unseen.
 			e.exited, e.exitAt = true, wall
@@ -432,7 +439,7 @@ func (c *Collector) snapshot(ctx context.Context, initial bool) int {
 			c.st.exits.Add(1)
 			e = nil
 		}
-		if e == nil || e.exited && !e.start.Equal(start) {
+		if e == nil || e.exited && !sameStart(e.start, start) {
 			if connOn && !initial && wall.Sub(start) < recentForConnector {
 				continue // the connector is probably about to tell us
 			}

@@ -284,3 +284,21 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/process")
 }
+
+// BenchmarkExecDetails is the /proc work done for each exec: details of a live process plus its
+// ancestry from a warm cache.
+func BenchmarkExecDetails(b *testing.B) {
+	c, err := NewCollector(Config{Interval: time.Hour, UseConnector: ConnectorOff})
+	require.NoError(b, err)
+	c.snapshot(b.Context(), true)
+	self := int32(os.Getpid())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d, err := c.fs.read(self, true)
+		require.NoError(b, err)
+		c.mu.Lock()
+		e := &proc{pid: self}
+		_ = c.execEvent(e, d, time.Now(), SeenByConnector)
+		c.mu.Unlock()
+	}
+}

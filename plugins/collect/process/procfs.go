@@ -317,7 +317,7 @@ func (p *procfs) sockets(pid int32) (int32, bool) {
 	if err != nil {
 		return 0, stdio
 	}
-	names, _ := f.Readdirnames(4096)
+	names, _ := f.Readdirnames(1024) // bounded: a process with more fds is counted on its first 1024
 	_ = f.Close()
 	var n int32
 	for _, name := range names {
