@@ -65,7 +65,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Warmup:             30,
-		Horizon:            1000,
+		Horizon:            2000,
 		ShortHorizon:       4,
 		CalibrationHorizon: 2000,
 		Clip:               0,
@@ -406,7 +406,7 @@ func (d *Detector) Update(t time.Time, x float64) Result {
 		res.Z, res.Kind = z, kind
 		res.Baseline, res.Sigma, res.Seasonal = base, sigma, seasonal
 		res.Floored = d.minSigma > 0 && sigma <= d.minSigma
-		res.Horizon = time.Duration(d.dt * float64(d.cfg.Horizon) * float64(time.Second))
+		res.Horizon = time.Duration(d.dt * float64(min(d.n, d.cfg.Horizon)) * float64(time.Second))
 	}
 
 	// Learn. Surprises while the baseline is young are capped (at ~5σ) so they teach the
