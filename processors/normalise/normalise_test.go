@@ -3,6 +3,8 @@ package normalise
 import (
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -175,4 +177,37 @@ func FuzzDecode(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, ev.ID, again.ID)
 	})
+}
+
+// TestCorpus runs testdata/collect/normalise_cases.jsonl: each line an event (or raw text) and
+// the reason it must be refused for ("" = accepted).
+func TestCorpus(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "collect", "normalise_cases.jsonl"))
+	require.NoError(t, err)
+	n := New(Config{Host: "corpus"})
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	require.NotEmpty(t, lines)
+	for _, line := range lines {
+		var c struct {
+			Name   string          `json:"name"`
+			Reason string          `json:"reason"`
+			Event  json.RawMessage `json:"event"`
+			Raw    string          `json:"raw"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &c), line)
+		t.Run(c.Name, func(t *testing.T) {
+			in := []byte(c.Raw)
+			if c.Event != nil {
+				in = c.Event
+			}
+			ev, err := n.Decode(in)
+			if c.Reason == "" {
+				require.NoError(t, err)
+				require.Len(t, ev.ID, 32)
+				return
+			}
+			require.Error(t, err)
+			require.Equal(t, Reason(c.Reason), ReasonOf(err), err.Error())
+		})
+	}
 }
