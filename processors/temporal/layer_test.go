@@ -116,3 +116,40 @@ func TestPluginRejectsBadConfig(t *testing.T) {
 		require.Error(t, err, y)
 	}
 }
+
+// TestDeterministicAcrossBatches: the same vectors give the same layer results whatever the
+// batch boundaries.
+func TestDeterministicAcrossBatches(t *testing.T) {
+	run := func(batchSize int) []float64 {
+		conf, err := spec().ParseYAML("warmup_points: 5", nil)
+		require.NoError(t, err)
+		bp, err := newProcessor(conf, service.MockResources())
+		require.NoError(t, err)
+		rng := rand.New(rand.NewPCG(11, 12))
+		var msgs service.MessageBatch
+		for i := 0; i < 200; i++ {
+			end := t0.Add(time.Duration(i) * time.Minute)
+			for _, h := range []string{"a", "b"} {
+				msgs = append(msgs, envelope.NewFeatures(vec(h, "host", end, 10+rng.NormFloat64()+float64(i/150)*30, 50)))
+			}
+		}
+		var out []float64
+		for i := 0; i < len(msgs); i += batchSize {
+			res, err := bp.ProcessBatch(t.Context(), msgs[i:min(i+batchSize, len(msgs))])
+			require.NoError(t, err)
+			for _, m := range res[0] {
+				l := envelope.Layers(m)
+				require.Len(t, l, 1)
+				s := -1.0
+				if l[0].Score != nil {
+					s = *l[0].Score
+				}
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	one := run(400)
+	require.Equal(t, one, run(1))
+	require.Equal(t, one, run(7))
+}
