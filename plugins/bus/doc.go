@@ -58,6 +58,15 @@
 // readers of one group on one topic can starve each other: give each worker its own partitions,
 // and close subscribers you stop reading. Rows are never deleted by Watermill.
 //
+// # Throughput
+//
+// Every backend hands a subscription its next message only after the previous one is acked, and
+// the input acks after the outputs downstream succeeded. So one subscription moves one packed
+// batch per round trip of the pipeline: publish big batches (the output's `batching`, 1000 events
+// or more) and do not re-batch with a `period` in outputs downstream of a bus input (an output
+// that waits 1s to fill its batch caps the input at one bus message a second). More throughput
+// comes from more partitions, each with its own subscription.
+//
 // # Delivery
 //
 // At least once: the input acks a bus message only when Benthos acks the batch, that is after
