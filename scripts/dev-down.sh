@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-RUN=$ROOT/run
+RUN=$ROOT/data/run
 LOG=$ROOT/logs/amoskys.log
 mkdir -p "$ROOT/logs"
 log() { echo "$(date -u +%FT%TZ) dev-down: $*" | tee -a "$LOG"; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make dev-up: agent, detector and API as three local processes on the SQLite bus, started in that
-# order, each waited for on its /healthz. Logs go to logs/amoskys.log, pid files to run/.
+# order, each waited for on its /healthz. Logs go to logs/amoskys.log, pid files to data/run/.
 #
 #   agent     amoskys agent -c agent.yaml      collectors -> normalise -> bus (data/bus.db)  :9101
 #   detector  amoskys run  (role detect)       bus telemetry -> detect chain -> its warehouse
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 BIN=${AMOSKYS_BIN:-$ROOT/bin/amoskys}
 LOG=$ROOT/logs/amoskys.log
-RUN=$ROOT/run
+RUN=$ROOT/data/run
 DEV=$ROOT/data/dev
 BUS="sqlite://$ROOT/data/bus.db"
 AGENT_ADDR=${AMOSKYS_AGENT_LISTEN:-127.0.0.1:9101}
