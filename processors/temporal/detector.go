@@ -199,7 +199,7 @@ type Detector struct {
 	visitN      int
 	visitMaxRC  float64   // highest calibrated surprise in the current visit
 	seasonPeak  []float64 // per bucket: decayed daily maximum of calibrated surprise
-	hist        [nBins]float64
+	hist        [nBins]float64 // Fenwick tree over the surprise bins (decayed weights)
 	histTotal   float64
 	histWeight  float64
 	avgRaw      float64 // short EWMA of capped raw surprise
@@ -545,10 +545,12 @@ func (d *Detector) likelihood(r float64) float64 {
 // 10^-r blended with how often this series has shown surprises at least that large.
 func (d *Detector) calibrated(r float64) float64 {
 	bin := histBin(r)
-	exceed := 0.0
-	for i := bin; i < nBins; i++ {
-		exceed += d.hist[i]
+	// hist is a Fenwick tree: the weight of bins at or above bin is the total less the prefix.
+	below := 0.0
+	for i := bin; i > 0; i &= i - 1 {
+		below += d.hist[i-1]
 	}
+	exceed := math.Max(d.histTotal-below, 0)
 	// Prior: CalibrationHorizon pseudo-points that follow the Gaussian tail.
 	w := d.cfg.Prior
 	total := d.histTotal
@@ -561,7 +563,9 @@ func (d *Detector) learnHist(r float64) {
 	bin := histBin(r)
 	// Lazy decay: weights grow by 1/(1-alpha) per point; renormalise before overflow.
 	d.histWeight /= 1 - d.alphaC
-	d.hist[bin] += d.histWeight
+	for i := bin + 1; i <= nBins; i += i & -i {
+		d.hist[i-1] += d.histWeight
+	}
 	d.histTotal += d.histWeight
 	if d.histWeight > 1e100 {
 		for i := range d.hist {

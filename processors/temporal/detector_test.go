@@ -137,3 +137,31 @@ func TestResolutionFloors(t *testing.T) {
 	require.Greater(t, r.Score, 0.9)
 	require.Contains(t, r.Reason("cpu_percent"), "cpu_percent 16.5 departs from its constant")
 }
+
+// TestCalibrationTreeMatchesDirectCount checks the Fenwick-tree histogram against a direct sum.
+func TestCalibrationTreeMatchesDirectCount(t *testing.T) {
+	d := NewDetector(DefaultConfig())
+	rng := rand.New(rand.NewPCG(3, 3))
+	var bins [nBins]float64
+	w := 1.0
+	for i := 0; i < 5000; i++ {
+		r := math.Abs(rng.NormFloat64()) * 10
+		d.learnHist(r)
+		w /= 1 - d.alphaC
+		bins[histBin(r)] += w
+		if w > 1e100 {
+			for k := range bins {
+				bins[k] /= w
+			}
+			w = 1
+		}
+	}
+	for _, r := range []float64{0, 0.3, 1, 5, 20, 80, 500} {
+		exceed := 0.0
+		for k := histBin(r); k < nBins; k++ {
+			exceed += bins[k]
+		}
+		want := (exceed/w + d.cfg.Prior*math.Pow(10, -r)) / (d.histTotal/d.histWeight + d.cfg.Prior)
+		require.InDelta(t, want, d.calibrated(r), 1e-9*math.Max(1, want), "r=%v", r)
+	}
+}
