@@ -197,8 +197,8 @@ type Detector struct {
 	visitDay    int64
 	visitSum    float64
 	visitN      int
-	visitMaxRC  float64   // highest calibrated surprise in the current visit
-	seasonPeak  []float64 // per bucket: decayed daily maximum of calibrated surprise
+	visitMaxRC  float64        // highest calibrated surprise in the current visit
+	seasonPeak  []float64      // per bucket: decayed daily maximum of calibrated surprise
 	hist        [nBins]float64 // Fenwick tree over the surprise bins (decayed weights)
 	histTotal   float64
 	histWeight  float64
