@@ -1,14 +1,22 @@
 // Package temporal is the temporal detection layer: per-series streaming statistics that turn
 // each new point of a metric into a calibrated surprise score in 0..1 with a readable reason.
 //
-// Each series keeps, in O(1) memory and O(1) work per point:
-//   - a robust baseline of its level (winsorised EWMA mean and EWMA absolute deviation), of its
-//     step-to-step changes, and of its short-term level (to see level shifts);
-//   - an optional time-of-day profile (seasonality), used only while it explains the series
-//     better than the flat baseline;
+// Each series keeps, in O(1) memory (about 2 KB) and O(1) work per point:
+//   - a baseline of its level: EWMA mean and EWMA absolute deviation (robust sigma = 1.2533
+//     MAD), not winsorised by default so a new regime widens the deviation at once and the
+//     detector alerts on the change rather than on every point after it; optional signals for
+//     step changes and short-term level shifts;
+//   - a time-of-day profile learnt across days (seasonality), used only while it predicts the
+//     series better than the flat baseline, and a per-time-of-day memory of recent surprise that
+//     damps what recurs daily (a nightly job);
 //   - a decayed histogram of its own past surprises, which calibrates the Gaussian tail
 //     probability of each new point against how often this series has really been that
-//     surprising (so one score means the same rarity on a noisy and on a quiet series).
+//     surprising (so one score means the same rarity on a noisy and on a quiet series);
+//   - a refractory peak, so one incident scores high once.
+//
+// Layer applies a Detector per series (host+key+window+feature) to feature vectors with a cap on
+// series; plugin.go adapts it to Benthos as the `temporal` processor. The NAB harness
+// (`amoskys bench nab`) runs the same Detector.
 //
 // Nothing reads the wall clock: time comes from the points themselves.
 package temporal
@@ -150,7 +158,7 @@ type Result struct {
 	Horizon  time.Duration
 }
 
-// ewm is a winsorised EWMA of level and absolute deviation.
+// ewm is an EWMA of level and absolute deviation, optionally winsorised.
 type ewm struct {
 	mean, dev float64
 }
