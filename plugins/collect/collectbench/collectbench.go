@@ -42,6 +42,9 @@ type Options struct {
 	Walks      int           // SNMP walks per version; default 20; 0 with NoSNMP skips
 	NoSNMP     bool
 	CPUProfile string // write a pprof CPU profile of the collectors phase here (empty: none)
+	// SnapshotsOnly runs the collectors again this long with the connector off: the fixed cost of
+	// polling at Interval, apart from the per-exec cost. 0: skipped.
+	SnapshotsOnly time.Duration
 }
 
 func (o *Options) defaults() {
@@ -88,6 +91,7 @@ type Walk struct {
 type Report struct {
 	Opts            Options
 	Baseline, Run   Usage
+	SnapshotsOnly   Usage
 	Connector       bool
 	Processes       int
 	SnapshotCPU     time.Duration // CPU per snapshot
@@ -140,11 +144,60 @@ broker:
     - process:
         interval: %s
         sample_top_n: %d
+        use_connector: %s
     - connections:
         interval: %s
     - host_metrics:
         interval: %s
 `
+
+// runStream runs the collect inputs and normalise (outputs dropped) for d and measures it.
+func runStream(ctx context.Context, o Options, connector string, d time.Duration, profile string, events *atomic.Int64) (Usage, error) {
+	b := service.NewStreamBuilder()
+	if err := b.SetLoggerYAML("level: warn"); err != nil {
+		return Usage{}, err
+	}
+	iv := o.Interval.String()
+	if err := b.AddInputYAML(fmt.Sprintf(inputYAML, iv, o.SampleTopN, connector, iv, iv)); err != nil {
+		return Usage{}, err
+	}
+	if err := b.AddProcessorYAML("normalise: {}"); err != nil {
+		return Usage{}, err
+	}
+	if err := b.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
+		events.Add(int64(len(batch)))
+		return nil
+	}); err != nil {
+		return Usage{}, err
+	}
+	stream, err := b.Build()
+	if err != nil {
+		return Usage{}, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- stream.Run(sctx) }()
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return Usage{}, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return Usage{}, err
+		}
+	}
+	u := measure(ctx, d, events)
+	if profile != "" {
+		pprof.StopCPUProfile()
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		return Usage{}, fmt.Errorf("collect stream: %w", err)
+	}
+	return u, nil
+}
 
 // Run measures; w gets progress lines.
 func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
@@ -155,55 +208,21 @@ func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 	rep := &Report{Opts: o, GoVersion: runtime.Version()}
 	rep.Host, _ = os.Hostname()
 	var events atomic.Int64
+	var err error
 
 	fmt.Fprintf(w, "baseline: idle process for %s\n", o.Baseline)
 	runtime.GC()
 	rep.Baseline = measure(ctx, o.Baseline, &events)
 
-	b := service.NewStreamBuilder()
-	if err := b.SetLoggerYAML("level: warn"); err != nil {
+	fmt.Fprintf(w, "collectors: process (connector), connections, host_metrics at %s + normalise for %s\n", o.Interval, o.Duration)
+	if rep.Run, err = runStream(ctx, o, "auto", o.Duration, o.CPUProfile, &events); err != nil {
 		return nil, err
 	}
-	iv := o.Interval.String()
-	if err := b.AddInputYAML(fmt.Sprintf(inputYAML, iv, o.SampleTopN, iv, iv)); err != nil {
-		return nil, err
-	}
-	if err := b.AddProcessorYAML("normalise: {}"); err != nil {
-		return nil, err
-	}
-	if err := b.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
-		events.Add(int64(len(batch)))
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	stream, err := b.Build()
-	if err != nil {
-		return nil, err
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- stream.Run(sctx) }()
-	fmt.Fprintf(w, "collectors: process, connections, host_metrics at %s + normalise for %s\n", o.Interval, o.Duration)
-	if o.CPUProfile != "" {
-		f, err := os.Create(o.CPUProfile)
-		if err != nil {
-			cancel()
+	if o.SnapshotsOnly > 0 {
+		fmt.Fprintf(w, "collectors with use_connector: false (snapshots only) for %s\n", o.SnapshotsOnly)
+		if rep.SnapshotsOnly, err = runStream(ctx, o, "false", o.SnapshotsOnly, "", &events); err != nil {
 			return nil, err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			cancel()
-			return nil, err
-		}
-		defer f.Close()
-	}
-	rep.Run = measure(ctx, o.Duration, &events)
-	if o.CPUProfile != "" {
-		pprof.StopCPUProfile()
-	}
-	cancel()
-	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-		return nil, fmt.Errorf("collect stream: %w", err)
 	}
 
 	// CPU per process per snapshot, snapshots alone (no connector), one after another.
@@ -355,11 +374,18 @@ func Print(w io.Writer, r *Report) {
 	for _, p := range []struct {
 		name string
 		u    Usage
-	}{{"baseline (idle, same process)", r.Baseline}, {fmt.Sprintf("collectors at %s + normalise", r.Opts.Interval), r.Run}} {
+	}{{"baseline (idle, same process)", r.Baseline}, {fmt.Sprintf("collectors at %s + normalise", r.Opts.Interval), r.Run},
+		{"same, use_connector: false (snapshots only)", r.SnapshotsOnly}} {
+		if p.u.Wall == 0 {
+			continue
+		}
 		fmt.Fprintf(w, "| %s | %s | %s | %.3f | %.1f | %.1f | %.1f |\n", p.name, p.u.Wall.Round(time.Millisecond),
 			p.u.CPU.Round(time.Millisecond), p.u.CorePct, p.u.RSSMB, p.u.PeakRSSMB, p.u.EventsPerS)
 	}
 	fmt.Fprintf(w, "| collectors minus baseline | | | %.3f | %.1f | | |\n\n", r.Run.CorePct-r.Baseline.CorePct, r.Run.RSSMB-r.Baseline.RSSMB)
+	if r.Run.Events > 0 {
+		fmt.Fprintf(w, "CPU per event with the connector (all costs included): %s\n\n", (r.Run.CPU / time.Duration(r.Run.Events)).Round(time.Microsecond))
+	}
 	fmt.Fprintf(w, "snapshot (gopsutil pids + /proc stat per process, top-%d samples): %d processes, %s CPU and %s wall per snapshot, %s CPU per process\n\n",
 		r.Opts.SampleTopN, r.Processes, r.SnapshotCPU.Round(time.Microsecond), r.SnapshotWall.Round(time.Microsecond), r.PerProcessCPU.Round(100*time.Nanosecond))
 	if len(r.Walks) > 0 {

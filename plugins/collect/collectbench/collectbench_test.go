@@ -19,7 +19,7 @@ func TestRunShort(t *testing.T) {
 	}
 	var log bytes.Buffer
 	rep, err := Run(t.Context(), Options{Duration: 2 * time.Second, Baseline: 500 * time.Millisecond,
-		Interval: 500 * time.Millisecond, Snapshots: 3, Walks: 2, NoSNMP: true}, &log)
+		Interval: 500 * time.Millisecond, Snapshots: 3, Walks: 2, NoSNMP: true, SnapshotsOnly: time.Second}, &log)
 	require.NoError(t, err)
 	require.Positive(t, rep.Run.Events, "the collect stream produced events")
 	require.Positive(t, rep.Run.RSSMB)
