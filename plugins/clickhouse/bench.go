@@ -60,17 +60,11 @@ func cpuNow() time.Duration {
 
 // BenchEvents makes n host_metric telemetry events with stable, distinct ids (8-column rows).
 func BenchEvents(prefix string, n int) []*schemas.TelemetryEvent {
-	return benchEventsFrom(prefix, 0, n)
-}
-
-// benchEventsFrom makes events from..from+n-1 of the series BenchEvents makes.
-func benchEventsFrom(prefix string, from, n int) []*schemas.TelemetryEvent {
 	base := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	names := []string{"cpu.user", "cpu.system", "mem.used_bytes", "net.rx_bytes_per_s", "net.tx_bytes_per_s", "disk.read_bytes_per_s"}
 	evs := make([]*schemas.TelemetryEvent, n)
-	for j := range evs {
-		i := from + j
-		evs[j] = &schemas.TelemetryEvent{SchemaVersion: schemas.TelemetryVersion, ID: fmt.Sprintf("%s-%d", prefix, i),
+	for i := range evs {
+		evs[i] = &schemas.TelemetryEvent{SchemaVersion: schemas.TelemetryVersion, ID: fmt.Sprintf("%s-%d", prefix, i),
 			Kind: schemas.KindHostMetric, Time: base.Add(time.Duration(i) * time.Millisecond),
 			Host: fmt.Sprintf("host-%02d", i%16), Source: "bench",
 			Metric: &schemas.Metric{Name: names[i%len(names)], Value: float64(i%1000) / 10, Unit: "percent"}}
@@ -140,18 +134,17 @@ func RunBench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 	// 1. Through the Benthos clickhouse output: structured TelemetryEvent messages in batches of
 	// o.Batch, routed by kind into host_metrics (default insert method).
 	if o.BenthosIO {
-		// Messages are made batch by batch inside the measurement, as a collector would make
-		// them: no huge live heap that only a benchmark has.
-		next := func(i int) service.MessageBatch {
-			evs := benchEventsFrom(run+"-output", i, min(o.Batch, o.Rows-i))
-			b := make(service.MessageBatch, len(evs))
-			for k, ev := range evs {
-				b[k] = envelope.NewEvent(ev)
+		evs := BenchEvents(run+"-output", o.Rows)
+		batches := make([]service.MessageBatch, 0, o.Rows/o.Batch+1)
+		for i := 0; i < len(evs); i += o.Batch {
+			b := make(service.MessageBatch, 0, o.Batch)
+			for _, ev := range evs[i:min(i+o.Batch, len(evs))] {
+				b = append(b, envelope.NewEvent(ev))
 			}
-			return b
+			batches = append(batches, b)
 		}
 		logf("benthos clickhouse output: %d rows in batches of %d", o.Rows, o.Batch)
-		r, err := measure(ctx, w, "benthos clickhouse output -> host_metrics", o.Rows, func() error { return runOutputStream(ctx, o.DSN, o.Batch, o.Rows, next) })
+		r, err := measure(ctx, w, "benthos clickhouse output -> host_metrics", o.Rows, func() error { return runOutputStream(ctx, o.DSN, o.Batch, batches) })
 		if err != nil {
 			return nil, err
 		}
@@ -178,18 +171,17 @@ func RunBench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 			if err := w.Exec(ctx, "CREATE TABLE IF NOT EXISTS "+p.table+" AS host_metrics"+p.engine); err != nil {
 				return nil, err
 			}
+			evs := BenchEvents(run+"-"+p.table, o.Rows)
+			rows := make([][]any, len(evs))
+			for i, ev := range evs {
+				_, rows[i], _ = warehouse.TelemetryRow(ev)
+			}
 			cols := warehouse.Columns(warehouse.TableHostMetrics)
 			name := "chdb insert " + p.method + " -> " + p.table
 			logf("%s: %d rows in batches of %d", name, o.Rows, o.Batch)
 			r, err := measure(ctx, w, name, o.Rows, func() error {
-				for i := 0; i < o.Rows; i += o.Batch {
-					// Events and rows are made per batch, inside the measurement, like the output does.
-					evs := benchEventsFrom(run+"-"+p.table, i, min(o.Batch, o.Rows-i))
-					rows := make([][]any, len(evs))
-					for k, ev := range evs {
-						_, rows[k], _ = warehouse.TelemetryRow(ev)
-					}
-					if err := mi.InsertWith(ctx, p.method, p.table, cols, rows); err != nil {
+				for i := 0; i < len(rows); i += o.Batch {
+					if err := mi.InsertWith(ctx, p.method, p.table, cols, rows[i:min(i+o.Batch, len(rows))]); err != nil {
 						return err
 					}
 				}
@@ -237,7 +229,7 @@ func RunBench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 	return rep, nil
 }
 
-func runOutputStream(ctx context.Context, dsn string, batch, rows int, next func(int) service.MessageBatch) error {
+func runOutputStream(ctx context.Context, dsn string, batch int, batches []service.MessageBatch) error {
 	sb := service.NewStreamBuilder()
 	sb.SetLoggerYAML("level: warn")
 	if err := sb.SetMetricsYAML("none: {}"); err != nil {
@@ -256,10 +248,9 @@ func runOutputStream(ctx context.Context, dsn string, batch, rows int, next func
 	}
 	done := make(chan error, 1)
 	go func() { done <- stream.Run(ctx) }()
-	errs := make(chan error, rows/batch+1)
+	errs := make(chan error, len(batches))
 	sem := make(chan struct{}, 2) // as many batches in flight as the output takes
-	for i := 0; i < rows; i += batch {
-		b := next(i)
+	for _, b := range batches {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
