@@ -51,6 +51,11 @@ case "$(uname -m)" in
 esac
 [ "$(uname -s)" = Linux ] || die "this script fetches the Linux library only; set AMOSKYS_LIBCHDB to an installed libchdb"
 pkg="@chdb/lib-linux-$arch-gnu@$version"
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "libchdb: installing npm to fetch $pkg" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y npm >&2 || { apt-get update >&2 && apt-get install -y npm >&2; } || true
+fi
 command -v npm >/dev/null 2>&1 || die "npm is needed to fetch $pkg (apt-get install -y npm), or set AMOSKYS_LIBCHDB to an installed libchdb.so"
 mkdir -p "$cache"
 tgz=$(ls "$cache"/chdb-lib-linux-"$arch"-gnu-"$version".tgz 2>/dev/null | head -1 || true)
