@@ -27,7 +27,7 @@ func Synthetic(n, hosts int, start time.Time) []*schemas.TelemetryEvent {
 		host := fmt.Sprintf("bench-%02d", h)
 		ts := start.Add(time.Duration(sec)*time.Second + time.Duration(slot)*time.Millisecond)
 		ev := &schemas.TelemetryEvent{SchemaVersion: 1, ID: fmt.Sprintf("%s-%09d", host, i), Time: ts, Host: host}
-		pid := int32(1000 + (i/10)%5000)
+		pid := int32(1000 + (i/10)%64) // a host runs tens of processes, not thousands
 		switch {
 		case slot == 0:
 			name := names[(i/10)%len(names)]

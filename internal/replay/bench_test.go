@@ -1,0 +1,38 @@
+package replay
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkReplayDetect replays synthetic events through pipelines/detect.yaml (b.N events per
+// op = 100k): go test -bench ReplayDetect -run ^$ ./internal/replay
+func BenchmarkReplayDetect(b *testing.B) {
+	benchPipeline(b, filepath.Join("..", "..", "pipelines", "detect.yaml"))
+}
+
+// BenchmarkReplayNoop is the same with as many noop stages as detect.yaml has processors.
+func BenchmarkReplayNoop(b *testing.B) {
+	p, err := NoopPipeline(b.TempDir(), 6)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchPipeline(b, p)
+}
+
+func benchPipeline(b *testing.B, pipeline string) {
+	if _, err := os.Stat(pipeline); err != nil {
+		b.Skip(err)
+	}
+	b.Setenv("AMOSKYS_RULES_DIR", filepath.Join("..", "..", "rules"))
+	b.Setenv("AMOSKYS_MODELS_DIR", b.TempDir())
+	evs := Synthetic(100000, 8, t0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Bench(b.Context(), pipeline, evs, 5000); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(evs)*b.N)/b.Elapsed().Seconds(), "events/s")
+}
