@@ -3,12 +3,14 @@ package bustest
 import (
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/amoskys/amoskys/internal/pgtest"
+	"github.com/amoskys/amoskys/plugins/bus"
 )
 
 func TestGoChannel(t *testing.T) {
@@ -42,4 +44,16 @@ func TestPostgres(t *testing.T) {
 		},
 		Features: Features{Durable: true, ConsumerGroups: true, Universal: true},
 	})
+}
+
+// TestPostgresTLS: the bus reaches PostgreSQL over TLS, verifying the server against its CA
+// (sslmode=verify-full, sslrootcert), as agents on other hosts do.
+func TestPostgresTLS(t *testing.T) {
+	c := pgtest.Require(t, pgtest.Options{TLS: true})
+	require.Contains(t, c.DSN, "sslmode=verify-full")
+	be := Backend{Name: "postgres-tls", DSN: func(t *testing.T) string { return c.DSN + "&poll_interval=10ms" }}
+	t.Run("publish_subscribe", func(t *testing.T) { testPublishSubscribe(t, be) })
+	// Without the CA the server is refused.
+	_, err := bus.Open(strings.Replace(c.DSN, "sslrootcert="+c.CAFile, "sslrootcert="+filepath.Join(t.TempDir(), "none.crt"), 1))
+	require.Error(t, err)
 }
