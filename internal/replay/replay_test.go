@@ -183,6 +183,10 @@ func TestReplayWarehouse(t *testing.T) {
 	require.Equal(t, "done\t140\t20\n", string(out))
 }
 
+var chdbDirs = map[warehouse.Warehouse]string{}
+
+func chdbDir(t *testing.T, w warehouse.Warehouse) string { return chdbDirs[w] }
+
 func openCHDB(t *testing.T) warehouse.Warehouse {
 	t.Helper()
 	dir := t.TempDir()
@@ -193,5 +197,6 @@ func openCHDB(t *testing.T) warehouse.Warehouse {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Close() })
 	require.NoError(t, warehouse.Migrate(context.Background(), w, clickhouse.Migrations(), warehouse.WithRetentionDays(3650)))
+	chdbDirs[w] = dir
 	return w
 }
