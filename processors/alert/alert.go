@@ -250,7 +250,7 @@ func (a *Alerter) Process(in *schemas.AlertEvent) (*schemas.AlertEvent, Outcome)
 	a.mlru.MoveToBack(m.elem)
 
 	cur := &g.alert
-	prevScore, prevSev := cur.Score, cur.Severity
+	prevScore, prevSev, prevLayers := cur.Score, cur.Severity, layerSet(cur.Layers)
 	countDelta := max(in.Count, 1) - m.count
 	if countDelta < 0 {
 		countDelta = 0
@@ -284,7 +284,7 @@ func (a *Alerter) Process(in *schemas.AlertEvent) (*schemas.AlertEvent, Outcome)
 	cur.Time = cur.LastSeen
 	cur.SchemaVersion = schemas.AlertVersion
 
-	changed := isNew || cur.Score != prevScore || cur.Severity != prevSev
+	changed := isNew || cur.Score != prevScore || cur.Severity != prevSev || layerSet(cur.Layers) != prevLayers
 	if !changed && a.cfg.UpdateInterval > 0 && cur.LastSeen.Sub(g.lastEmit) < a.cfg.UpdateInterval {
 		return nil, OutcomeFolded
 	}
@@ -337,6 +337,20 @@ func (a *Alerter) dropGroup(g *group) {
 func (a *Alerter) dropMember(m *member) {
 	a.mlru.Remove(m.elem)
 	delete(a.members, m.id)
+}
+
+// layerSet names the layers of a breakdown and whether each spoke: a layer joining (even to
+// abstain) changes what the alert shows, so it is emitted at once.
+func layerSet(ls []schemas.LayerBreakdown) string {
+	var b strings.Builder
+	for _, l := range ls {
+		b.WriteString(l.Layer)
+		if l.Score != nil {
+			b.WriteByte('+')
+		}
+		b.WriteByte(',')
+	}
+	return b.String()
 }
 
 func mergeStrings(dst, src []string, n int) []string {

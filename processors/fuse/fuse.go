@@ -336,6 +336,14 @@ func (f *Fuser) Process(in Input) (*schemas.AlertEvent, bool) {
 	if o.alert.Entity == "" {
 		o.alert.Entity = in.Entity
 	}
+	// A layer that spoke before speaking again is a repeat (count rises); a layer joining is a
+	// re-score of the same occurrence (count stays).
+	repeat := o.alert.Count == 0
+	for _, r := range in.Layers {
+		if old, had := o.layers[r.Layer]; had && old.Score != nil && r.Score != nil {
+			repeat = true
+		}
+	}
 	changedLayer := ""
 	for _, r := range in.Layers {
 		if f.merge(o, r) {
@@ -343,7 +351,9 @@ func (f *Fuser) Process(in Input) (*schemas.AlertEvent, bool) {
 		}
 	}
 	o.alert.EvidenceIDs = appendUnique(o.alert.EvidenceIDs, in.EvidenceIDs, f.cfg.MaxEvidence)
-	o.alert.Count++
+	if repeat {
+		o.alert.Count++
+	}
 
 	results := make([]schemas.LayerResult, 0, len(o.layers))
 	for _, r := range o.layers {

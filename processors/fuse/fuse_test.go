@@ -86,6 +86,7 @@ func TestRescoreKeepsID(t *testing.T) {
 		Layers: []schemas.LayerResult{res("temporal", 0.8, schemas.Reason{ID: "spike:cpu", Score: 0.8}), abstain("iforest", "no model")}})
 	require.True(t, ok)
 	require.Equal(t, a1.ID, a2.ID, "same entity and window keeps the id")
+	require.EqualValues(t, 1, a2.Count, "a layer joining is a re-score, not a repeat")
 	require.Greater(t, a2.Score, a1.Score)
 	require.Len(t, a2.History, 2)
 	require.Equal(t, "temporal", a2.History[1].Layer)
@@ -96,6 +97,12 @@ func TestRescoreKeepsID(t *testing.T) {
 	require.Equal(t, "/tmp/x", a2.Entity)
 	// a1 was a copy: later updates do not change it
 	require.Len(t, a1.History, 1)
+
+	// the same rule firing again on the entity is a repeat
+	a2b, ok := f.Process(Input{Time: t0.Add(2 * time.Minute), Host: "h1", EntityKey: key,
+		Layers: []schemas.LayerResult{res("geometric", 0.6, schemas.Reason{ID: "exe_in_tmp", Score: 0.6})}})
+	require.True(t, ok)
+	require.EqualValues(t, 2, a2b.Count)
 
 	// after open_for in event time the entity starts a new alert
 	a3, ok := f.Process(Input{Time: t0.Add(time.Hour), Host: "h1", EntityKey: key,
