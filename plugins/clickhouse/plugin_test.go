@@ -49,7 +49,8 @@ func TestOutputStream(t *testing.T) {
 		batch = append(batch, envelope.NewEvent(ev))
 	}
 	raw, _ := json.Marshal(warehousetest.Events(host)[0])
-	batch = append(batch, service.NewMessage([]byte(`{"id": 12`))) // broken JSON
+	broken := `{"id": "` + host // broken JSON
+	batch = append(batch, service.NewMessage([]byte(broken)))
 	evCopy := *warehousetest.Events(host)[0]
 	evCopy.ID = host + "-json"
 	raw, _ = json.Marshal(&evCopy)
@@ -72,7 +73,7 @@ clickhouse:
 	require.Len(t, warehousetest.ReadBack(t, w, host), len(warehousetest.Events(host))+1)
 	require.Equal(t, 1, count(t, w, "SELECT count() FROM features WHERE host = "+warehouse.Quote(host)))
 	require.Equal(t, 1, count(t, w, "SELECT count() FROM alerts WHERE host = "+warehouse.Quote(host)))
-	require.Equal(t, 1, count(t, w, "SELECT count() FROM dead_letter WHERE source = 'clickhouse_output' AND payload = '{\"id\": 12'"))
+	require.Equal(t, 1, count(t, w, "SELECT count() FROM dead_letter WHERE source = 'clickhouse_output' AND payload = "+warehouse.Quote(broken)))
 	require.Equal(t, 1, count(t, w, "SELECT count() FROM dead_letter WHERE source = 'pipeline' AND reason = "+warehouse.Quote("normalise: "+host+": missing host")+" AND payload LIKE '%-refused%'"))
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/amoskys/amoskys/plugins/warehouse"
+	"github.com/amoskys/amoskys/plugins/warehouse/warehousetest"
 )
 
 func TestCHDBVersion(t *testing.T) {
@@ -51,27 +52,31 @@ func TestCHDBSQLErrors(t *testing.T) {
 
 func TestMigrateIdempotent(t *testing.T) {
 	w := needCHDB(t)
+	// Names of their own, so the test can run again in the same engine (-count).
+	id := strings.ReplaceAll(warehousetest.Host(t), "-", "_")
+	a, b := "0001_"+id+".sql", "0002_"+id+".sql"
 	fsys := fstest.MapFS{
-		"0001_a.sql": {Data: []byte("-- first\nCREATE TABLE IF NOT EXISTS mig_a (x UInt8) ENGINE = MergeTree ORDER BY x;\nCREATE TABLE IF NOT EXISTS mig_b (t DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY t TTL toDateTime(t) + INTERVAL {retention_days} DAY;\n")},
-		"0002_b.sql": {Data: []byte("INSERT INTO mig_a VALUES (1);")},
+		a: {Data: []byte("-- first\nCREATE TABLE IF NOT EXISTS " + id + "_a (x UInt8) ENGINE = MergeTree ORDER BY x;\nCREATE TABLE IF NOT EXISTS " + id + "_b (t DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY t TTL toDateTime(t) + INTERVAL {retention_days} DAY;\n")},
+		b: {Data: []byte("INSERT INTO " + id + "_a VALUES (1);")},
 	}
 	done, err := warehouse.Apply(t.Context(), w, fsys, warehouse.WithRetentionDays(7))
 	require.NoError(t, err)
-	require.Equal(t, []string{"0001_a.sql", "0002_b.sql"}, done)
+	require.Equal(t, []string{a, b}, done)
 	done, err = warehouse.Apply(t.Context(), w, fsys, warehouse.WithRetentionDays(7))
 	require.NoError(t, err)
 	require.Empty(t, done)
-	out, err := w.Query(t.Context(), "SELECT count() FROM mig_a", "TSV")
+	out, err := w.Query(t.Context(), "SELECT count() FROM "+id+"_a", "TSV")
 	require.NoError(t, err)
-	require.Equal(t, "1\n", string(out), "0002 ran once")
-	ddl, err := w.Query(t.Context(), "SHOW CREATE TABLE mig_b", "TSV")
+	require.Equal(t, "1\n", string(out), "the second file ran once")
+	ddl, err := w.Query(t.Context(), "SHOW CREATE TABLE "+id+"_b", "TSV")
 	require.NoError(t, err)
 	require.Contains(t, string(ddl), "toIntervalDay(7)")
 
-	changed := fstest.MapFS{"0002_b.sql": {Data: []byte("INSERT INTO mig_a VALUES (2);")}}
+	changed := fstest.MapFS{b: {Data: []byte("INSERT INTO " + id + "_a VALUES (2);")}}
 	require.ErrorContains(t, warehouse.Migrate(t.Context(), w, changed), "changed after it was applied")
-	bad := fstest.MapFS{"0003_c.sql": {Data: []byte("CREATE TABLE {nope} (x UInt8) ENGINE = Memory")}}
+	bad := fstest.MapFS{"0003_" + id + ".sql": {Data: []byte("CREATE TABLE {nope} (x UInt8) ENGINE = Memory")}}
 	require.ErrorContains(t, warehouse.Migrate(t.Context(), w, bad), "unknown placeholder {nope}")
-	broken := fstest.MapFS{"0004_d.sql": {Data: []byte("CREATE TABLOID x")}}
-	require.ErrorContains(t, warehouse.Migrate(t.Context(), w, broken), "0004_d.sql statement 1")
+	broken := fstest.MapFS{"0004_" + id + ".sql": {Data: []byte("CREATE TABLOID x")}}
+	require.ErrorContains(t, warehouse.Migrate(t.Context(), w, broken), "0004_"+id+".sql statement 1")
+	require.ErrorContains(t, warehouse.Migrate(t.Context(), w, fsys, warehouse.WithRetentionDays(0)), "retention_days")
 }
