@@ -13,7 +13,7 @@ import (
 const ExitInvalid = 2
 
 func configFlag() ucli.Flag {
-	return &ucli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: "config.yaml", Usage: "path of config.yaml"}
+	return &ucli.StringFlag{Name: "config", Aliases: []string{"c"}, Value: "config.yaml", EnvVars: []string{"AMOSKYS_CONFIG"}, Usage: "path of config.yaml"}
 }
 
 // loadConfig loads -c strictly; on any problem it prints every FILE:LINE:COL message on stderr
