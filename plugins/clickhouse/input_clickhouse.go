@@ -12,6 +12,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/amoskys/amoskys/internal/envelope"
+	"github.com/amoskys/amoskys/internal/metrics"
 	"github.com/amoskys/amoskys/plugins/warehouse"
 )
 
@@ -53,6 +54,8 @@ input:
     hosts: [ web-1 ]
 `)
 }
+
+var readRows = metrics.Counter("clickhouse", "read_rows", "Rows read back by the clickhouse input (replay).", "mode")
 
 func init() {
 	err := service.RegisterBatchInput(PluginName, inputSpec(),
@@ -171,6 +174,7 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 			batch[i] = service.NewMessage(in.rows[i])
 		}
 		in.rows = in.rows[n:]
+		readRows.WithLabelValues("query").Add(float64(n))
 		return batch, noop, nil
 	}
 	evs, err := in.r.Next(ctx)
@@ -184,6 +188,7 @@ func (in *input) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 	for i, ev := range evs {
 		batch[i] = envelope.NewEvent(ev)
 	}
+	readRows.WithLabelValues("telemetry").Add(float64(len(evs)))
 	return batch, noop, nil
 }
 

@@ -38,7 +38,11 @@ const (
 // TypeDeadLetter is the amoskys_type pipelines give a message on its way to dead_letter.
 const TypeDeadLetter = "dead_letter"
 
-var rowsTotal = metrics.Counter("clickhouse", "rows", "Rows written by the clickhouse output, by status (inserted, dead_letter, failed).", "status")
+var (
+	rowsTotal     = metrics.Counter("clickhouse", "rows", "Rows written by the clickhouse output, by status (inserted, dead_letter, failed).", "status")
+	insertSeconds = metrics.Histogram("clickhouse", "insert", "Time of one successful INSERT of the clickhouse output, by table.",
+		[]float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "table")
+)
 
 func outputSpec() *service.ConfigSpec {
 	return service.NewConfigSpec().
@@ -159,7 +163,8 @@ func (o *output) Connect(ctx context.Context) error {
 	}
 	o.w = w
 	o.wr = &Writer{W: w, Table: o.table, Source: "clickhouse_output", Retry: o.retry,
-		Count: func(status string, n int) { rowsTotal.WithLabelValues(status).Add(float64(n)) }}
+		Count:   func(status string, n int) { rowsTotal.WithLabelValues(status).Add(float64(n)) },
+		Observe: func(table string, d time.Duration) { insertSeconds.WithLabelValues(table).Observe(d.Seconds()) }}
 	return nil
 }
 

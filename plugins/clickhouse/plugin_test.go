@@ -8,11 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/require"
 
 	"github.com/amoskys/amoskys/internal/envelope"
+	"github.com/amoskys/amoskys/internal/metrics"
 	_ "github.com/amoskys/amoskys/plugins/clickhouse"
 	"github.com/amoskys/amoskys/plugins/warehouse"
 	"github.com/amoskys/amoskys/plugins/warehouse/warehousetest"
@@ -194,4 +197,28 @@ func TestInputQueryMode(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, stream.Run(t.Context()))
 	require.Equal(t, []string{`{"n":0}`, `{"n":1}`, `{"n":2}`, `{"n":3}`, `{"n":4}`}, got)
+}
+
+func TestOutputMetrics(t *testing.T) {
+	needCHDB(t)
+	host := warehousetest.Host(t)
+	before := testutil.ToFloat64(metricsRows("inserted"))
+	var batch service.MessageBatch
+	for _, ev := range warehousetest.Events(host) {
+		batch = append(batch, envelope.NewEvent(ev))
+	}
+	runOutput(t, fmt.Sprintf("clickhouse:\n  dsn: %q\n", testDSN), []service.MessageBatch{batch})
+	require.Equal(t, float64(len(batch)), testutil.ToFloat64(metricsRows("inserted"))-before)
+	mfs, err := metrics.Registry.Gather()
+	require.NoError(t, err)
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	require.True(t, names["amoskys_clickhouse_rows_total"])
+	require.True(t, names["amoskys_clickhouse_insert_seconds"])
+}
+
+func metricsRows(status string) prometheus.Collector {
+	return metrics.Counter("clickhouse", "rows", "", "status").WithLabelValues(status)
 }

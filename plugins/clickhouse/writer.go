@@ -47,6 +47,8 @@ type Writer struct {
 	Retry func(ctx context.Context, op func() error) error
 	// Count is told how many rows ended in each status; may be nil.
 	Count func(status string, n int)
+	// Observe is told how long each successful insert into a table took; may be nil.
+	Observe func(table string, d time.Duration)
 }
 
 // Result says what happened to a batch.
@@ -156,7 +158,11 @@ func (w *Writer) Write(ctx context.Context, items []Item) (Result, error) {
 				vals[i] = p.row
 			}
 			err := w.retry(ctx, func() error {
+				t0 := time.Now()
 				err := w.W.Insert(ctx, table, warehouse.Columns(table), vals)
+				if err == nil && w.Observe != nil {
+					w.Observe(table, time.Since(t0))
+				}
 				var re *warehouse.RowError
 				if errors.As(err, &re) {
 					return permanent{err}
