@@ -66,6 +66,7 @@ func (c *Config) defaults() error {
 // Stats counts what a Collector did.
 type Stats struct {
 	Scans, Opened, Closed, BadLines, FDScans uint64
+	FullFDScans                              uint64 // fd scans that had to readlink every fd
 }
 
 type owner struct {
@@ -81,14 +82,16 @@ type tracked struct {
 
 // Collector diffs the socket table. Not safe for concurrent Scan calls.
 type Collector struct {
-	cfg   Config
-	known map[string]*tracked // key: proto|local|remote|inode
-	inode map[uint64]owner
-	out   chan []*schemas.TelemetryEvent
-	first bool
+	cfg    Config
+	known  map[string]*tracked // key: proto|local|remote|inode
+	inode  map[uint64]owner
+	fds    map[int32]map[string]uint64 // pid → fd name → socket inode (0: not a socket)
+	owners map[int32]owner             // pids holding sockets
+	out    chan []*schemas.TelemetryEvent
+	first  bool
 
-	scans, opened, closed, bad, fdScans atomic.Uint64
-	startOnce                           sync.Once
+	scans, opened, closed, bad, fdScans, fullScans atomic.Uint64
+	startOnce                                      sync.Once
 }
 
 // ErrNoProcNet says the collector cannot work here: it needs Linux's /proc/net.
@@ -103,12 +106,14 @@ func NewCollector(cfg Config) (*Collector, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNoProcNet, err)
 	}
 	return &Collector{cfg: cfg, known: map[string]*tracked{}, inode: map[uint64]owner{},
+		fds: map[int32]map[string]uint64{}, owners: map[int32]owner{},
 		out: make(chan []*schemas.TelemetryEvent, 4), first: true}, nil
 }
 
 // Stats returns the counters so far.
 func (c *Collector) Stats() Stats {
-	return Stats{Scans: c.scans.Load(), Opened: c.opened.Load(), Closed: c.closed.Load(), BadLines: c.bad.Load(), FDScans: c.fdScans.Load()}
+	return Stats{Scans: c.scans.Load(), Opened: c.opened.Load(), Closed: c.closed.Load(), BadLines: c.bad.Load(), FDScans: c.fdScans.Load(),
+		FullFDScans: c.fullScans.Load()}
 }
 
 // Events returns the batches; closed after Start's context is done.
@@ -163,7 +168,7 @@ func (c *Collector) Scan() []*schemas.TelemetryEvent {
 	c.scans.Add(1)
 	now := c.cfg.Now().UTC()
 	cur := map[string]Socket{}
-	var unresolved bool
+	need := map[uint64]bool{}
 	for _, proto := range c.cfg.Protocols {
 		b, err := os.ReadFile(filepath.Join(c.cfg.ProcRoot, "net", proto))
 		if err != nil {
@@ -179,13 +184,13 @@ func (c *Collector) Scan() []*schemas.TelemetryEvent {
 			cur[k] = s
 			if _, ok := c.known[k]; !ok && s.Inode != 0 {
 				if _, ok := c.inode[s.Inode]; !ok {
-					unresolved = true
+					need[s.Inode] = true
 				}
 			}
 		}
 	}
-	if unresolved {
-		c.scanFDs()
+	if len(need) > 0 {
+		c.scanFDs(need)
 	}
 	initial := c.first
 	c.first = false
@@ -211,7 +216,6 @@ func (c *Collector) Scan() []*schemas.TelemetryEvent {
 			continue
 		}
 		delete(c.known, k)
-		delete(c.inode, t.sock.Inode)
 		evs = append(evs, c.event(t, "closed", now))
 		c.closed.Add(1)
 	}
@@ -243,19 +247,35 @@ func (c *Collector) event(t *tracked, action string, now time.Time) *schemas.Tel
 		Host: c.cfg.Host, Source: Source, Conn: conn}
 }
 
-// scanFDs rebuilds the socket inode → owning process map from /proc/PID/fd.
-func (c *Collector) scanFDs() {
+// scanFDs rebuilds the socket inode → owning process map from /proc/PID/fd. It first reads only
+// the fds it has not seen before (readlink per fd is the cost); when that leaves an inode of
+// need unresolved (an fd number reused for a new socket), it reads every fd again.
+func (c *Collector) scanFDs(need map[uint64]bool) {
 	c.fdScans.Add(1)
+	c.readFDs(true)
+	for ino := range need {
+		if _, ok := c.inode[ino]; !ok {
+			c.fullScans.Add(1)
+			c.readFDs(false)
+			return
+		}
+	}
+}
+
+func (c *Collector) readFDs(incremental bool) {
 	ents, err := os.ReadDir(c.cfg.ProcRoot)
 	if err != nil {
 		return
 	}
 	m := map[uint64]owner{}
+	fds := make(map[int32]map[string]uint64, len(c.fds))
+	owners := make(map[int32]owner, len(c.owners))
 	for _, e := range ents {
-		pid, err := strconv.ParseInt(e.Name(), 10, 32)
+		pid64, err := strconv.ParseInt(e.Name(), 10, 32)
 		if err != nil {
 			continue
 		}
+		pid := int32(pid64)
 		dir := filepath.Join(c.cfg.ProcRoot, e.Name(), "fd")
 		f, err := os.Open(dir)
 		if err != nil {
@@ -263,32 +283,48 @@ func (c *Collector) scanFDs() {
 		}
 		names, _ := f.Readdirnames(-1)
 		_ = f.Close()
-		var o *owner
+		prev := c.fds[pid]
+		cur := make(map[string]uint64, len(names))
+		fresh := false
 		for _, n := range names {
-			l, err := os.Readlink(filepath.Join(dir, n))
-			if err != nil {
+			if ino, ok := prev[n]; ok && incremental {
+				cur[n] = ino
 				continue
 			}
-			ino, ok := socketInode(l)
-			if !ok {
-				continue
-			}
-			if _, dup := m[ino]; dup {
-				continue // shared after fork: the first owner found names it
-			}
-			if o == nil {
-				o = &owner{pid: int32(pid)}
-				if b, err := os.ReadFile(filepath.Join(c.cfg.ProcRoot, e.Name(), "comm")); err == nil {
-					o.name = strings.TrimSpace(string(b))
-				}
-				if exe, err := os.Readlink(filepath.Join(c.cfg.ProcRoot, e.Name(), "exe")); err == nil {
-					o.exe = strings.TrimSuffix(exe, " (deleted)")
+			var ino uint64
+			if l, err := os.Readlink(filepath.Join(dir, n)); err == nil {
+				if i, ok := socketInode(l); ok {
+					ino, fresh = i, true
 				}
 			}
-			m[ino] = *o
+			cur[n] = ino
 		}
+		fds[pid] = cur
+		has := false
+		for _, ino := range cur {
+			has = has || ino != 0
+		}
+		if !has {
+			continue
+		}
+		o, known := c.owners[pid]
+		if !known || fresh {
+			o = owner{pid: pid}
+			if b, err := os.ReadFile(filepath.Join(c.cfg.ProcRoot, e.Name(), "comm")); err == nil {
+				o.name = strings.TrimSpace(string(b))
+			}
+			if exe, err := os.Readlink(filepath.Join(c.cfg.ProcRoot, e.Name(), "exe")); err == nil {
+				o.exe = strings.TrimSuffix(exe, " (deleted)")
+			}
+		}
+		for _, ino := range cur {
+			if _, dup := m[ino]; ino != 0 && !dup { // shared after fork: the first owner found names it
+				m[ino] = o
+			}
+		}
+		owners[pid] = o
 	}
-	c.inode = m
+	c.inode, c.fds, c.owners = m, fds, owners
 }
 
 // socketInode parses "socket:[12345]".

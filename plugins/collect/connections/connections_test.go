@@ -156,3 +156,27 @@ func TestIPv6Listener(t *testing.T) {
 	require.Equal(t, "tcp6", l.Conn.Proto)
 	require.Equal(t, "::1", l.Conn.LocalAddr)
 }
+
+func BenchmarkScan(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("needs Linux /proc/net")
+	}
+	c, err := NewCollector(Config{Interval: time.Hour})
+	require.NoError(b, err)
+	c.Scan()
+	b.Run("table", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			c.Scan()
+		}
+	})
+	b.Run("fd-map-incremental", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			c.scanFDs(nil)
+		}
+	})
+	b.Run("fd-map-full", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			c.scanFDs(map[uint64]bool{1: true}) // an inode nobody holds: incremental, then full
+		}
+	})
+}
