@@ -2,12 +2,13 @@ package replay
 
 import (
 	"os"
+	"strconv"
 	"path/filepath"
 	"testing"
 )
 
-// BenchmarkReplayDetect replays synthetic events through pipelines/detect.yaml (b.N events per
-// op = 100k): go test -bench ReplayDetect -run ^$ ./internal/replay
+// BenchmarkReplayDetect replays synthetic events through pipelines/detect.yaml (100k events per op,
+// AMOSKYS_BENCH_EVENTS to change): go test -bench ReplayDetect -run ^$ ./internal/replay
 func BenchmarkReplayDetect(b *testing.B) {
 	benchPipeline(b, filepath.Join("..", "..", "pipelines", "detect.yaml"))
 }
@@ -27,7 +28,11 @@ func benchPipeline(b *testing.B, pipeline string) {
 	}
 	b.Setenv("AMOSKYS_RULES_DIR", filepath.Join("..", "..", "rules"))
 	b.Setenv("AMOSKYS_MODELS_DIR", b.TempDir())
-	evs := Synthetic(100000, 8, t0)
+	n := 100000
+	if v, err := strconv.Atoi(os.Getenv("AMOSKYS_BENCH_EVENTS")); err == nil && v > 0 {
+		n = v
+	}
+	evs := Synthetic(n, 8, t0)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, err := Bench(b.Context(), pipeline, evs, 5000); err != nil {
