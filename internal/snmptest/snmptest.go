@@ -85,11 +85,16 @@ func StartWith(t testing.TB, o Options) *Agent {
 
 // StartDir starts an agent whose files live in dir (for benchmarks and tools); call Stop.
 func StartDir(dir string) (*Agent, error) {
+	return StartDirWith(dir, Options{})
+}
+
+// StartDirWith is StartDir with options.
+func StartDirWith(dir string, o Options) (*Agent, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
 	}
-	return start(bin, dir, Options{})
+	return start(bin, dir, o)
 }
 
 func freeUDPPort() (uint16, error) {
