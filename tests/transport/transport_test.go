@@ -139,7 +139,6 @@ output:
   clickhouse:
     dsn: ${AMOSKYS_WAREHOUSE_DSN}
     table: auto
-    batching: {count: 5000, period: 200ms}
 `
 
 type proc struct {
