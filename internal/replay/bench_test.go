@@ -2,8 +2,8 @@ package replay
 
 import (
 	"os"
-	"strconv"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
