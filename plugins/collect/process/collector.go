@@ -23,7 +23,7 @@ const Source = "process"
 const (
 	LabelSeenBy        = "seen_by" // connector | snapshot | initial
 	LabelSignal        = "signal"  // process_exit killed by a signal
-	LabelDetails       = "details" // "partial" when /proc had gone before it could be read
+	LabelDetails       = "details" // "partial" when /proc had gone before it could be read: name "?", no exe
 	SeenByConnector    = "connector"
 	SeenBySnapshot     = "snapshot"
 	SeenByInitial      = "initial"
@@ -269,9 +269,11 @@ func (c *Collector) execEvent(e *proc, d *details, t time.Time, seenBy string) *
 		p.User, p.TTY, p.Cgroup, p.ContainerID = d.User, d.TTY, d.Cgroup, d.ContainerID
 		p.CapEff, p.SocketFDs, p.StdioSocket = d.status.CapEff, d.SocketFDs, d.StdioSocket
 	} else {
-		// Gone before /proc could be read: what the fork told us is all there is.
+		// Gone before /proc could be read: the new image is unknown (the fork copied the parent's
+		// name, which would be wrong here); pid, parent, ancestry and the pre-exec uids remain.
 		te.Labels[LabelDetails] = "partial"
-		p.Exe, p.Cmdline, p.UID, p.EUID = e.exe, e.cmd, e.uid, e.euid
+		e.name, e.exe, e.cmd = "?", "", ""
+		p.UID, p.EUID = e.uid, e.euid
 	}
 	p.PPID, p.StartTime, p.Name = e.ppid, e.start, e.name
 	if p.Name == "" {

@@ -1,0 +1,50 @@
+package process
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/amoskys/amoskys/schemas"
+)
+
+// TestHandleWithoutProc drives the connector logic with events for processes /proc no longer
+// shows (an empty procfs): the exec is partial yet keeps its parent and ancestry from the cache.
+func TestHandleWithoutProc(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "stat"), []byte("cpu 1 2 3\nbtime 1700000000\n"), 0o644))
+	c, err := NewCollector(Config{ProcRoot: root, Host: "h", Interval: time.Hour, UseConnector: ConnectorOff})
+	require.NoError(t, err)
+	boot := time.Unix(1700000000, 0).UTC()
+	c.cache[1] = &proc{pid: 1, name: "init", start: boot}
+	c.cache[100] = &proc{pid: 100, ppid: 1, name: "bash", exe: "/bin/bash", uid: 1000, euid: 1000, start: boot.Add(time.Minute)}
+
+	c.handle(&cnEvent{What: procEventFork, PPID: 100, PTGID: 100, PID: 200, TGID: 200, TimestampNS: 0})
+	c.handle(&cnEvent{What: procEventFork, PPID: 200, PTGID: 200, PID: 201, TGID: 200}) // a thread: ignored
+	c.handle(&cnEvent{What: procEventUID, PID: 200, TGID: 200, RUID: 1000, EUID: 0})
+	c.handle(&cnEvent{What: procEventExec, PID: 200, TGID: 200})
+	c.handle(&cnEvent{What: procEventExit, PID: 200, TGID: 200, ExitCode: 1 << 8, PPID: 100, PTGID: 100})
+	c.handle(&cnEvent{What: procEventExit, PID: 200, TGID: 200, ExitCode: 1 << 8}) // duplicate: ignored
+
+	c.pmu.Lock()
+	evs := append([]*schemas.TelemetryEvent(nil), c.pending...)
+	c.pmu.Unlock()
+	require.Len(t, evs, 2)
+	ex := evs[0]
+	require.Equal(t, schemas.KindProcessExec, ex.Kind)
+	require.Equal(t, "partial", ex.Labels[LabelDetails])
+	require.Equal(t, "?", ex.Process.Name, "the parent's name is not the new image's")
+	require.Empty(t, ex.Process.Exe)
+	require.Equal(t, int32(100), ex.Process.PPID)
+	require.Equal(t, uint32(1000), ex.Process.UID)
+	require.Equal(t, uint32(0), ex.Process.EUID, "from the uid-change event")
+	require.Equal(t, []schemas.Ancestor{{PID: 100, Name: "bash", Exe: "/bin/bash", UID: 1000, EUID: 1000}, {PID: 1, Name: "init"}}, ex.Process.Ancestry)
+	exit := evs[1]
+	require.Equal(t, schemas.KindProcessExit, exit.Kind)
+	require.Equal(t, int32(1), *exit.Process.ExitCode)
+	require.Equal(t, ex.Process.StartTime, exit.Process.StartTime)
+	require.Equal(t, uint64(2), c.Stats().Execs+c.Stats().Exits)
+}
