@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -170,9 +172,12 @@ func run(ctx context.Context, opts Options, src Source) (*Result, error) {
 	if err := sb.SetYAML(conf); err != nil {
 		return nil, fmt.Errorf("%s: %w", opts.Pipeline, err)
 	}
-	if err := sb.SetLoggerYAML("level: " + opts.LogLevel); err != nil {
-		return nil, err
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(opts.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", opts.LogLevel, err)
 	}
+	// Logs on stderr: stdout is the run's result and diff.
+	sb.SetLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
 	if err := sb.SetMetricsYAML("none: {}"); err != nil {
 		return nil, err
 	}
