@@ -75,7 +75,7 @@ type Collector struct {
 	out       chan []*schemas.TelemetryEvent
 	conn      *connector
 	connErr   error
-	monoToUTC int64
+	monoToUTC atomic.Int64 // wall minus CLOCK_MONOTONIC, refreshed every snapshot (NTP steps)
 	started   atomic.Bool
 
 	st struct {
@@ -136,7 +136,7 @@ func (c *Collector) Start(ctx context.Context) error {
 		if c.connErr != nil && c.cfg.UseConnector == ConnectorOn {
 			return c.connErr
 		}
-		c.monoToUTC = monotonicOffset()
+		c.monoToUTC.Store(monotonicOffset())
 	}
 	// Subscribe before the initial scan so nothing falls between the two.
 	c.snapshot(ctx, true)
@@ -173,10 +173,11 @@ func (c *Collector) readConnector(ctx context.Context) {
 }
 
 func (c *Collector) eventTime(ns uint64) time.Time {
-	if ns == 0 || c.monoToUTC == 0 {
+	off := c.monoToUTC.Load()
+	if ns == 0 || off == 0 {
 		return c.cfg.Now().UTC()
 	}
-	return time.Unix(0, c.monoToUTC+int64(ns)).UTC()
+	return time.Unix(0, off+int64(ns)).UTC()
 }
 
 // handle applies one connector event to the cache and emits what it means.
@@ -382,6 +383,9 @@ func (c *Collector) snapshotLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if c.conn != nil {
+				c.monoToUTC.Store(monotonicOffset())
+			}
 			c.snapshot(ctx, false)
 		}
 	}
