@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { alerts: new Map(), open: new Set(), cursor: null, lastEventId: "", streamAbort: null, filters: {} };
+const state = { alerts: new Map(), open: new Set(), evidence: new Map(), cursor: null, lastEventId: "", streamAbort: null, filters: {} };
 
 function token() { return localStorage.getItem("amoskys_token") || ""; }
 
@@ -117,12 +117,35 @@ function detailRow(a) {
     el("div", { class: "meta" }, "id " + a.id + " · first " + fmtTime(a.first_seen) + " · last " + fmtTime(a.last_seen) +
       (a.tags && a.tags.length ? " · " + a.tags.join(" ") : "")),
     hist ? el("div", { class: "meta" }, "score history: " + hist) : null,
-    el("div", { class: "meta evidence" }, "evidence: " + (a.evidence_ids || []).join(", ")));
+    el("div", { class: "meta evidence" }, "evidence: " + (a.evidence_ids || []).join(", ")),
+    evidenceList(a.id));
   return el("tr", { class: "detail", "data-for": a.id }, td);
 }
 
+// evidenceList shows the stored events of an alert (fetched from /api/alerts/{id} on expand).
+function evidenceList(id) {
+  const ev = state.evidence.get(id);
+  if (!ev || !ev.length) return null;
+  const ul = el("ul", { class: "evidence-events" });
+  for (const e of ev.slice(0, 20)) {
+    const what = [e.table, e.time, e.kind, e.name || e.metric_name || "", e.exe || "", e.cmdline || e.remote_addr || ""]
+      .filter((x) => x !== undefined && x !== "").join(" · ");
+    ul.append(el("li", { class: "meta" }, what));
+  }
+  return ul;
+}
+
 function toggle(id) {
-  if (state.open.has(id)) state.open.delete(id); else state.open.add(id);
+  if (state.open.has(id)) state.open.delete(id);
+  else {
+    state.open.add(id);
+    api("/api/alerts/" + encodeURIComponent(id)).then((d) => {
+      state.evidence.set(id, d.evidence || []);
+      const cur = state.alerts.get(id);
+      if (d.alert && (!cur || (d.alert.version || 0) >= (cur.version || 0))) state.alerts.set(id, d.alert);
+      render();
+    }).catch((e) => msg("error: " + e.message));
+  }
   render();
 }
 

@@ -226,6 +226,9 @@ func InputOf(msg *service.Message) (Input, error) {
 			}
 		}
 	}
+	if in.EntityKey == "" {
+		in.EntityKey = fallbackKey(msg)
+	}
 	if in.Entity == "" {
 		in.Entity = in.EntityKey
 	}
@@ -237,6 +240,17 @@ func InputOf(msg *service.Message) (Input, error) {
 		}
 	}
 	return in, nil
+}
+
+// fallbackKey keys an event nobody named: by owning pid for a connection, else by kind.
+func fallbackKey(msg *service.Message) string {
+	if ev, err := envelope.Event(msg); err == nil {
+		if ev.Conn != nil && ev.Conn.PID != 0 {
+			return fmt.Sprintf("pid:%d", ev.Conn.PID)
+		}
+		return "kind:" + string(ev.Kind)
+	}
+	return "unknown"
 }
 
 // EntityOf names the entity a telemetry event is about, with the key the window stage gives it
