@@ -25,6 +25,7 @@ type Hub struct {
 	mu       sync.RWMutex
 	subs     map[*Subscription]struct{}
 	statusFn map[int]func(StatusChange)
+	pubFn    map[int]func(*schemas.AlertEvent)
 	nextFn   int
 	dropped  atomic.Int64
 	seq      atomic.Uint64
@@ -43,7 +44,8 @@ var Default = NewHub()
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
-	return &Hub{subs: map[*Subscription]struct{}{}, statusFn: map[int]func(StatusChange){}}
+	return &Hub{subs: map[*Subscription]struct{}{}, statusFn: map[int]func(StatusChange){},
+		pubFn: map[int]func(*schemas.AlertEvent){}}
 }
 
 // Subscribe returns a subscription with a buffer of buf alerts.
@@ -75,6 +77,9 @@ func (s *Subscription) close() {
 func (h *Hub) Publish(a *schemas.AlertEvent) {
 	h.seq.Add(1)
 	h.mu.RLock()
+	for _, fn := range h.pubFn {
+		fn(a) // synchronous listeners (the recent index) never miss an alert
+	}
 	var slow []*Subscription
 	for s := range h.subs {
 		select {
@@ -117,6 +122,21 @@ func (h *Hub) OnStatus(fn func(StatusChange)) func() {
 	return func() {
 		h.mu.Lock()
 		delete(h.statusFn, id)
+		h.mu.Unlock()
+	}
+}
+
+// OnPublish registers fn to run inside every Publish (keep it fast, it must not call the hub);
+// the returned func unregisters it.
+func (h *Hub) OnPublish(fn func(*schemas.AlertEvent)) func() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	id := h.nextFn
+	h.nextFn++
+	h.pubFn[id] = fn
+	return func() {
+		h.mu.Lock()
+		delete(h.pubFn, id)
 		h.mu.Unlock()
 	}
 }

@@ -114,3 +114,18 @@ func TestHubDropsSlowSubscriber(t *testing.T) {
 	require.False(t, ok, "closed after falling behind")
 	sub.Cancel()
 }
+
+func TestAttachedIndexMissesNothing(t *testing.T) {
+	hub := NewHub()
+	s := NewStore(nil, 10000, hub)
+	detach := s.Attach()
+	slow := hub.Subscribe(1) // a subscriber that falls behind is dropped; the index is not
+	defer slow.Cancel()
+	for i := range 5000 {
+		hub.Publish(mk(i, "h", schemas.SeverityLow))
+	}
+	require.Equal(t, 5000, s.Index.Len())
+	detach()
+	hub.Publish(mk(5000, "h", schemas.SeverityLow))
+	require.Equal(t, 5000, s.Index.Len())
+}

@@ -56,25 +56,15 @@ func (s *Store) Warm(ctx context.Context) error {
 	return nil
 }
 
-// Follow feeds the index from the hub until ctx ends, resubscribing after falling behind.
+// Attach feeds the index from the hub, synchronously inside every Publish, from now until the
+// returned func is called.
+func (s *Store) Attach() (detach func()) { return s.Hub.OnPublish(s.Index.Put) }
+
+// Follow is Attach until ctx ends.
 func (s *Store) Follow(ctx context.Context) {
-	for ctx.Err() == nil {
-		sub := s.Hub.Subscribe(4096)
-		func() {
-			defer sub.Cancel()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case a, ok := <-sub.C:
-					if !ok {
-						return
-					}
-					s.Index.Put(a)
-				}
-			}
-		}()
-	}
+	stop := s.Attach()
+	<-ctx.Done()
+	stop()
 }
 
 // Recent returns a page of alerts newest first and the cursor of the next page (nil at the end).

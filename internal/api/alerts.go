@@ -45,7 +45,7 @@ func init() {
 		// One store per process: the index follows the process-wide hub for the process' life.
 		storeOnce.Do(func() {
 			procStore = alertstore.NewStore(d.Warehouse, AlertIndexCapacity, alertstore.Default)
-			go procStore.Follow(context.Background())
+			procStore.Attach() // for the process' life
 			// Warm in the background: until it is done the index says it is truncated and
 			// pages fall back to the warehouse, so answers are complete from the first request.
 			go func() {
