@@ -49,6 +49,9 @@ type Config struct {
 	// LevelFloors: a reason whose Sigma level is a key lifts the fused score to at least the value
 	// (critical: 0.95 makes a CRITICAL rule enough on its own).
 	LevelFloors map[string]float64
+	// SoloCaps: when only this layer spoke, the fused score is at most the value (statistics
+	// alone stay below CRITICAL: that takes agreement or a critical rule).
+	SoloCaps map[string]float64
 	// OpenFor: an alert accepts later results for this long after its last result, in event time.
 	OpenFor time.Duration
 	// MaxOpen caps the entities held; the least recently updated goes first.
@@ -71,6 +74,7 @@ func DefaultConfig() Config {
 		AgreementThreshold: 0.5,
 		AgreementBonus:     0.5,
 		LevelFloors:        map[string]float64{"critical": 0.95, "high": 0.7},
+		SoloCaps:           map[string]float64{schemas.LayerTemporal: 0.85, schemas.LayerIForest: 0.85},
 		OpenFor:            10 * time.Minute,
 		MaxOpen:            100000,
 		MaxReasons:         8,
@@ -101,6 +105,9 @@ func (c Config) Validate() error {
 	in01("agreement_bonus", c.AgreementBonus)
 	for l, v := range c.LevelFloors {
 		in01("level_floors."+l, v)
+	}
+	for l, v := range c.SoloCaps {
+		in01("solo_caps."+l, v)
 	}
 	if c.OpenFor <= 0 {
 		errs = append(errs, "open_for: must be > 0")
@@ -155,6 +162,7 @@ func (c Config) Combine(results []schemas.LayerResult) Score {
 	var wsum, wmean, prodNot, floor float64
 	prodNot = 1
 	present := 0
+	solo := ""
 	for _, r := range results {
 		b := schemas.LayerBreakdown{Layer: r.Layer, Abstain: r.Abstain, Reasons: r.Reasons}
 		if r.Score != nil {
@@ -165,6 +173,7 @@ func (c Config) Combine(results []schemas.LayerResult) Score {
 			wmean += b.Weight * s
 			prodNot *= 1 - s
 			present++
+			solo = r.Layer
 			if s >= c.AgreementThreshold && s > 0 {
 				out.Agreeing++
 			}
@@ -190,6 +199,9 @@ func (c Config) Combine(results []schemas.LayerResult) Score {
 		if noisyOR > score {
 			score += c.AgreementBonus * (noisyOR - score)
 		}
+	}
+	if cap, ok := c.SoloCaps[solo]; ok && present == 1 && score > cap {
+		score = cap
 	}
 	if floor > score {
 		score = floor
@@ -263,6 +275,9 @@ func New(cfg Config) (*Fuser, error) {
 	}
 	if cfg.LevelFloors == nil {
 		cfg.LevelFloors = d.LevelFloors
+	}
+	if cfg.SoloCaps == nil {
+		cfg.SoloCaps = d.SoloCaps
 	}
 	if cfg.OpenFor == 0 {
 		cfg.OpenFor = d.OpenFor

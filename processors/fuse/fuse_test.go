@@ -35,6 +35,7 @@ func TestCombine(t *testing.T) {
 		{"weighted mean", []schemas.LayerResult{res("geometric", 0.2), res("temporal", 0.4), res("iforest", 0)}, (0.5*0.2 + 0.25*0.4) / 1.0, ""},
 		// agreement: wm = 0.6; noisy-OR = 1-0.4*0.4*0.4 = 0.936; bonus 0.5 -> 0.768
 		{"agreement raises", []schemas.LayerResult{res("geometric", 0.6), res("temporal", 0.6), res("iforest", 0.6)}, 0.768, schemas.SeverityHigh},
+		{"statistics alone stay below CRITICAL", []schemas.LayerResult{res("temporal", 0.99)}, 0.85, schemas.SeverityHigh},
 		{"critical rule alone", []schemas.LayerResult{res("geometric", 0.5, crit)}, 0.95, schemas.SeverityCritical},
 		{"critical rule with quiet stats", []schemas.LayerResult{res("geometric", 0.5, crit), res("temporal", 0.0), res("iforest", 0.1)}, 0.95, schemas.SeverityCritical},
 	}

@@ -19,6 +19,7 @@ const (
 	fieldAgreementThreshold = "agreement_threshold"
 	fieldAgreementBonus     = "agreement_bonus"
 	fieldLevelFloors        = "level_floors"
+	fieldSoloCaps           = "solo_caps"
 	fieldOpenFor            = "open_for"
 	fieldMaxOpen            = "max_open"
 	fieldMaxReasons         = "max_reasons"
@@ -62,6 +63,10 @@ already in the stream pass through untouched.`).
 				Description("Minimum fused score when any reason carries the Sigma level named (critical alone is enough for CRITICAL).").
 				Default(map[string]any{"critical": d.LevelFloors["critical"], "high": d.LevelFloors["high"]}).
 				Example(map[string]any{"critical": 0.95}),
+			service.NewFloatMapField(fieldSoloCaps).
+				Description("Highest fused score when only the named layer spoke: statistics alone stay below CRITICAL, which takes agreement between layers or a critical rule.").
+				Default(map[string]any{"temporal": d.SoloCaps["temporal"], "iforest": d.SoloCaps["iforest"]}).
+				Example(map[string]any{"temporal": 0.69, "iforest": 0.69}),
 			service.NewDurationField(fieldOpenFor).
 				Description("How long after its last result (event time) an alert still takes later results of the same host and entity.").
 				Default(d.OpenFor.String()).Example("5m"),
@@ -125,6 +130,9 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (service.B
 		lf[strings.ToLower(k)] = v
 	}
 	cfg.LevelFloors = lf
+	if cfg.SoloCaps, err = conf.FieldFloatMap(fieldSoloCaps); err != nil {
+		return nil, err
+	}
 	if cfg.OpenFor, err = conf.FieldDuration(fieldOpenFor); err != nil {
 		return nil, err
 	}
