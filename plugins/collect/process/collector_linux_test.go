@@ -302,3 +302,33 @@ func BenchmarkExecDetails(b *testing.B) {
 		c.mu.Unlock()
 	}
 }
+
+// TestConnectorBurst: a shell starting 200 short processes back to back; every one is reported
+// with its parent, whether or not /proc could still be read.
+func TestConnectorBurst(t *testing.T) {
+	needConnector(t)
+	c, s := collect(t, Config{Interval: time.Hour, UseConnector: ConnectorOn})
+	cmd := exec.Command("/bin/sh", "-c", "i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i+1)); done")
+	require.NoError(t, cmd.Run())
+	sh := int32(cmd.Process.Pid)
+	s.wait(t, "the shell's exit", isProc(schemas.KindProcessExit, int(sh)))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	execs, exits := 0, 0
+	for _, ev := range s.evs {
+		if ev.Process == nil || ev.Process.PPID != sh {
+			continue
+		}
+		switch ev.Kind {
+		case schemas.KindProcessExec:
+			execs++
+			require.Equal(t, sh, ev.Process.Ancestry[0].PID)
+		case schemas.KindProcessExit:
+			exits++
+			require.Equal(t, int32(0), *ev.Process.ExitCode)
+		}
+	}
+	require.Zero(t, c.Stats().Overruns)
+	require.Equal(t, 200, execs)
+	require.Equal(t, 200, exits)
+}
