@@ -1,5 +1,5 @@
 // Package normalise turns every input into a valid schemas.TelemetryEvent: host identity, UTC event
-// time, a stable event id, and validation (unknown kind, missing fields, oversized, NaN/Inf, bad
+// time, canonical metric units (KB → bytes, ms → seconds, % → percent, ...), a stable event id, and validation (unknown kind, missing fields, oversized, NaN/Inf, bad
 // schema_version). It is plain Go; plugin.go adapts it to Benthos as the `normalise` processor.
 package normalise
 
@@ -232,6 +232,10 @@ func validateBody(ev *schemas.TelemetryEvent) error {
 		}
 		if !finite(m.Value) {
 			return fail(ReasonNonFinite, "metric.value of %s", truncate(m.Name, 64))
+		}
+		m.Unit, m.Value = canonicalUnit(m.Unit, m.Value)
+		if !finite(m.Value) {
+			return fail(ReasonNonFinite, "metric.value of %s in %s", truncate(m.Name, 64), m.Unit)
 		}
 		if ev.Kind == schemas.KindSNMPMetric && m.Device == "" {
 			return fail(ReasonMissingField, "metric.device (kind snmp_metric)")

@@ -211,3 +211,31 @@ func TestCorpus(t *testing.T) {
 		})
 	}
 }
+
+func TestUnits(t *testing.T) {
+	for _, tc := range []struct {
+		unit string
+		in   float64
+		want string
+		out  float64
+	}{
+		{"%", 12, "percent", 12},
+		{"KB", 2, "bytes", 2048},
+		{" MiB ", 1, "bytes", 1 << 20},
+		{"ms", 250, "seconds", 0.25},
+		{"KB/s", 1, "bytes_per_s", 1024},
+		{"bytes_per_s", 5, "bytes_per_s", 5},
+		{"Furlongs", 3, "furlongs", 3},
+		{"", 7, "", 7},
+	} {
+		ev := &schemas.TelemetryEvent{SchemaVersion: 1, Kind: schemas.KindHostMetric, Time: t0,
+			Metric: &schemas.Metric{Name: "m", Value: tc.in, Unit: tc.unit}}
+		require.NoError(t, New(Config{Host: "h"}).Event(ev), tc.unit)
+		require.Equal(t, tc.want, ev.Metric.Unit, tc.unit)
+		require.InDelta(t, tc.out, ev.Metric.Value, 1e-9, tc.unit)
+	}
+	big := &schemas.TelemetryEvent{SchemaVersion: 1, Kind: schemas.KindHostMetric, Time: t0,
+		Metric: &schemas.Metric{Name: "m", Value: 1e308, Unit: "GB"}}
+	err := New(Config{Host: "h"}).Event(big)
+	require.Equal(t, ReasonNonFinite, ReasonOf(err), "overflow to +Inf by the conversion")
+}
