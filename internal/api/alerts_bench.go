@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -206,7 +207,7 @@ func parseWrk(out string) BenchRun {
 	}
 	for _, m := range wrkPct.FindAllStringSubmatch(out, -1) {
 		v, _ := strconv.ParseFloat(m[2], 64)
-		d := time.Duration(v * float64(unitFactor[m[3]]))
+		d := time.Duration(math.Round(v*float64(unitFactor[m[3]]/time.Microsecond))) * time.Microsecond
 		if m[1] == "50" {
 			r.P50 = d
 		} else {

@@ -19,8 +19,8 @@ func init() {
 			&ucli.IntFlag{Name: "alerts", Usage: "alerts stored before the load", Value: 1000000},
 			&ucli.StringFlag{Name: "dsn", Usage: "warehouse DSN (empty: a fresh embedded chDB in a temporary directory)"},
 			&ucli.DurationFlag{Name: "duration", Usage: "length of each wrk run", Value: 10 * time.Second},
-			&ucli.IntFlag{Name: "threads", Usage: "wrk threads", Value: 2},
-			&ucli.IntFlag{Name: "connections", Usage: "wrk connections", Value: 32},
+			&ucli.IntFlag{Name: "threads", Usage: "wrk threads (1 leaves the other core of a 2-core machine to the server)", Value: 1},
+			&ucli.IntFlag{Name: "connections", Usage: "wrk connections", Value: 8},
 		},
 		Action: func(c *ucli.Context) error {
 			runs, err := api.BenchAPI(c.Context, api.BenchAPIOptions{Alerts: c.Int("alerts"), DSN: c.String("dsn"),
