@@ -94,3 +94,20 @@ func TestDiscoverLoopbackAgent(t *testing.T) {
 	require.Equal(t, "disappeared", evs[0].Device.Action)
 	require.Equal(t, "renamed-device", evs[0].Device.SysName)
 }
+
+func TestPluginConfig(t *testing.T) {
+	t.Setenv("AMOSKYS_SNMP_COMMUNITY", "c")
+	conf, err := spec().ParseYAML(`
+cidrs: ["", "127.0.0.1/32, 127.0.0.2"]
+port: 1161
+rate: 5
+`, nil)
+	require.NoError(t, err)
+	cfg, err := configFrom(conf)
+	require.NoError(t, err)
+	require.Equal(t, []string{"127.0.0.1/32", "127.0.0.2"}, cfg.CIDRs)
+	require.Equal(t, uint16(1161), cfg.Port)
+	require.False(t, cfg.UseARP, "ARP neighbours are probed only when asked")
+	_, err = NewCollector(cfg)
+	require.NoError(t, err)
+}

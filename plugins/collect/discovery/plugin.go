@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"strings"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
@@ -41,7 +42,7 @@ and every host address of `+"`cidrs`"+`) gets an SNMP GET of sysDescr, sysObject
 started at most `+"`rate`"+` per second. A new answer is `+"`appeared`"+`, a different identity
 `+"`changed`"+`, and `+"`miss_limit`"+` sweeps without an answer `+"`disappeared`"+`. Probe only
 networks you are allowed to scan. With no CIDR and arp off the input is idle.`).
-		Field(service.NewStringListField(fieldCIDRs).Description("Ranges or single addresses to probe. Empty entries are ignored.").Default([]string{}).Example([]string{"192.0.2.0/28"})).
+		Field(service.NewStringListField(fieldCIDRs).Description("Ranges or single addresses to probe; an entry may hold several separated by commas. Empty entries are ignored.").Default([]string{}).Example([]string{"192.0.2.0/28"})).
 		Field(service.NewBoolField(fieldARP).Description("Also probe the complete entries of the ARP table.").Default(false).Example(true)).
 		Field(service.NewDurationField(fieldInterval).Description("Sweep period.").Default("5m").Example("1m")).
 		Field(service.NewFloatField(fieldRate).Description("Probes started per second.").Default(10.0).Example(50.0)).
@@ -113,9 +114,11 @@ func configFrom(conf *service.ParsedConfig) (Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	for _, c := range cidrs {
-		if c != "" {
-			cfg.CIDRs = append(cfg.CIDRs, c)
+	for _, entry := range cidrs {
+		for _, c := range strings.Split(entry, ",") { // "${AMOSKYS_DISCOVERY_CIDR:}" may list several
+			if c = strings.TrimSpace(c); c != "" {
+				cfg.CIDRs = append(cfg.CIDRs, c)
+			}
 		}
 	}
 	if cfg.UseARP, err = conf.FieldBool(fieldARP); err != nil {

@@ -2,6 +2,7 @@ package snmp
 
 import (
 	"context"
+	"strings"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
@@ -55,7 +56,7 @@ with no targets left the input stays idle, so a pipeline may carry
 `+"`address: ${AMOSKYS_SNMP_TARGET:}`"+` and enable it by setting the variable.`).
 		Field(service.NewDurationField(fieldInterval).Description("Poll period per target.").Default("30s").Example("10s")).
 		Field(service.NewObjectListField(fieldTargets,
-			service.NewStringField(fieldAddress).Description("host or host:port (161 by default). Empty: the target is skipped.").Example("10.0.0.1:161"),
+			service.NewStringField(fieldAddress).Description("host or host:port (161 by default); several separated by commas share the other settings. Empty: the target is skipped.").Example("10.0.0.1:161"),
 			service.NewStringField(fieldName).Description("Name put in the `target` label; default the address.").Default("").Example("core-switch"),
 			service.NewStringEnumField(fieldVersion, "1", "2c", "3").Description("SNMP version.").Default("2c").Example("3"),
 			service.NewDurationField(fieldTimeout).Description("Per-request timeout.").Default("2s").Example("5s"),
@@ -146,7 +147,13 @@ func configFrom(conf *service.ParsedConfig) (Config, error) {
 		if t.Address, err = tc.FieldString(fieldAddress); err != nil {
 			return cfg, err
 		}
-		if t.Address == "" {
+		addrs := []string{}
+		for _, a := range strings.Split(t.Address, ",") { // "${AMOSKYS_SNMP_TARGET:}" may list several
+			if a = strings.TrimSpace(a); a != "" {
+				addrs = append(addrs, a)
+			}
+		}
+		if len(addrs) == 0 {
 			continue
 		}
 		fields := []struct {
@@ -166,7 +173,14 @@ func configFrom(conf *service.ParsedConfig) (Config, error) {
 		if t.Retries, err = tc.FieldInt(fieldRetries); err != nil {
 			return cfg, err
 		}
-		cfg.Targets = append(cfg.Targets, t)
+		for _, a := range addrs {
+			one := t
+			one.Address = a
+			if len(addrs) > 1 && one.Name != "" {
+				one.Name = t.Name + "/" + a
+			}
+			cfg.Targets = append(cfg.Targets, one)
+		}
 	}
 	if cfg.Groups.Interfaces, err = conf.FieldBool(fieldInterfaces); err != nil {
 		return cfg, err

@@ -186,6 +186,7 @@ targets:
   - address: ""
   - address: 127.0.0.1:1161
     name: lab
+  - address: " 127.0.0.2:1161, 127.0.0.3 "
   - address: 10.9.9.9
     version: "3"
     user: u
@@ -198,10 +199,12 @@ oids:
 	require.NoError(t, err)
 	cfg, err := configFrom(conf)
 	require.NoError(t, err)
-	require.Len(t, cfg.Targets, 2, "the empty address is skipped")
+	require.Len(t, cfg.Targets, 4, "the empty address is skipped, the comma list makes two")
 	require.Equal(t, "lab", cfg.Targets[0].Name)
 	require.Equal(t, "AMOSKYS_SNMP_COMMUNITY", cfg.Targets[0].CommunityEnv)
-	require.Equal(t, "3", cfg.Targets[1].Version)
+	require.Equal(t, "127.0.0.2:1161", cfg.Targets[1].Address)
+	require.Equal(t, "127.0.0.3", cfg.Targets[2].Address)
+	require.Equal(t, "3", cfg.Targets[3].Version)
 	require.True(t, cfg.Groups.SWRun && cfg.Groups.Interfaces)
 	require.Len(t, cfg.OIDs, 1)
 	_, err = NewCollector(cfg)
