@@ -23,6 +23,9 @@ type Agent struct {
 	Host      string // 127.0.0.1
 	Port      uint16
 	Community string // v2c read-only community
+	// CommunityNoIfX sees system, IF-MIB ifTable and HOST-RESOURCES but not ifXTable: an agent
+	// without 64-bit counters, as old devices are.
+	CommunityNoIfX string
 	User      string // v3 user (authPriv)
 	AuthPass  string // SHA
 	PrivPass  string // AES
@@ -110,7 +113,7 @@ func start(bin, dir string, o Options) (*Agent, error) {
 	if o.SysName == "" {
 		o.SysName = "amoskys-snmptest"
 	}
-	a := &Agent{Host: "127.0.0.1", Community: "amoskys-ro", User: "amoskysv3",
+	a := &Agent{Host: "127.0.0.1", Community: "amoskys-ro", CommunityNoIfX: "amoskys-noifx", User: "amoskysv3",
 		AuthPass: "auth-secret-123", PrivPass: "priv-secret-456", Dir: dir}
 	persist := filepath.Join(dir, "persist")
 	mibs := filepath.Join(dir, "mibs")
@@ -144,12 +147,16 @@ func start(bin, dir string, o Options) (*Agent, error) {
 		a.Port = port
 		conf := fmt.Sprintf(`agentAddress udp:127.0.0.1:%d
 rocommunity %s 127.0.0.1
+view noifx included .1.3.6.1.2.1.1
+view noifx included .1.3.6.1.2.1.2
+view noifx included .1.3.6.1.2.1.25
+rocommunity %s 127.0.0.1 -V noifx
 createUser %s SHA "%s" AES "%s"
 rouser %s priv
 sysLocation amoskys-test
 sysContact amoskys@localhost
 sysName %s
-`, port, a.Community, a.User, a.AuthPass, a.PrivPass, a.User, o.SysName)
+`, port, a.Community, a.CommunityNoIfX, a.User, a.AuthPass, a.PrivPass, a.User, o.SysName)
 		confPath := filepath.Join(dir, "snmpd.conf")
 		if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 			return nil, err

@@ -108,6 +108,34 @@ func TestPollRealAgent(t *testing.T) {
 	}
 }
 
+// TestThirtyTwoBitCounters polls over v1 with a community that cannot see ifXTable: rates come
+// from the 32-bit ifInOctets through the GETNEXT walk.
+func TestThirtyTwoBitCounters(t *testing.T) {
+	a := snmptest.Start(t)
+	t.Setenv("TEST_SNMP_NOIFX", a.CommunityNoIfX)
+	p := newPoller(Target{Address: a.Addr(), Version: "1", CommunityEnv: "TEST_SNMP_NOIFX", Timeout: 2 * time.Second},
+		Groups{System: true, Interfaces: true}, nil, 0, "h", time.Now)
+	defer p.close()
+	first, err := p.poll(t.Context())
+	require.NoError(t, err)
+	require.NotContains(t, byName(first), "if.speed_mbps", "ifHighSpeed lives in ifXTable, out of this view")
+	var lo *schemas.Metric
+	for try := 0; try < 10 && (lo == nil || lo.Value == 0); try++ {
+		loopbackTraffic(t)
+		time.Sleep(time.Second)
+		evs, err := p.poll(t.Context())
+		require.NoError(t, err)
+		for _, x := range byName(evs)["if.in_octets_per_s"] {
+			if x.Labels["ifIndex"] == "1" {
+				lo = x
+			}
+		}
+		require.NotNil(t, lo, "a rate for lo from the 32-bit counter")
+		require.Equal(t, "lo", lo.Labels["interface"], "named by ifDescr without ifName")
+	}
+	require.Positive(t, lo.Value)
+}
+
 func TestDeadTargetDoesNotStallOthers(t *testing.T) {
 	a := snmptest.Start(t)
 	live := v2(t, a)
