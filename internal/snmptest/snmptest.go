@@ -26,11 +26,11 @@ type Agent struct {
 	// CommunityNoIfX sees system, IF-MIB ifTable and HOST-RESOURCES but not ifXTable: an agent
 	// without 64-bit counters, as old devices are.
 	CommunityNoIfX string
-	User      string // v3 user (authPriv)
-	AuthPass  string // SHA
-	PrivPass  string // AES
-	Dir       string // conf, log, pid and persistent files
-	cmd       *exec.Cmd
+	User           string // v3 user (authPriv)
+	AuthPass       string // SHA
+	PrivPass       string // AES
+	Dir            string // conf, log, pid and persistent files
+	cmd            *exec.Cmd
 }
 
 // Addr is host:port.
