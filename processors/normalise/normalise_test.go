@@ -239,3 +239,27 @@ func TestUnits(t *testing.T) {
 	err := New(Config{Host: "h"}).Event(big)
 	require.Equal(t, ReasonNonFinite, ReasonOf(err), "overflow to +Inf by the conversion")
 }
+
+func BenchmarkEvent(b *testing.B) {
+	n := New(Config{Host: "h"})
+	ev := procEvent()
+	ev.Process.Ancestry = []schemas.Ancestor{{PID: 1, Name: "systemd"}, {PID: 7, Name: "sshd", Exe: "/usr/sbin/sshd"}}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		ev.ID = ""
+		if err := n.Event(ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	n := New(Config{Host: "h"})
+	in := []byte(`{"schema_version":1,"kind":"host_metric","time":"2026-11-26T12:00:00Z","metric":{"name":"cpu.user","value":3.5,"unit":"%","labels":{"cpu":"all"}}}`)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := n.Decode(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
