@@ -100,6 +100,7 @@ type group struct {
 	alert    schemas.AlertEvent
 	lastEmit time.Time
 	elem     *list.Element
+	dirty    bool // a folded repeat is not emitted yet
 }
 
 type member struct {
@@ -119,6 +120,7 @@ type Alerter struct {
 	mlru      *list.List
 	watermark time.Time
 	evicted   int64
+	dirty     []*group // groups holding a folded repeat, flushed by Flush
 }
 
 // New returns an Alerter; zero fields of cfg take DefaultConfig's values.
@@ -286,8 +288,13 @@ func (a *Alerter) Process(in *schemas.AlertEvent) (*schemas.AlertEvent, Outcome)
 
 	changed := isNew || cur.Score != prevScore || cur.Severity != prevSev || layerSet(cur.Layers) != prevLayers
 	if !changed && a.cfg.UpdateInterval > 0 && cur.LastSeen.Sub(g.lastEmit) < a.cfg.UpdateInterval {
+		if !g.dirty {
+			g.dirty = true
+			a.dirty = append(a.dirty, g)
+		}
 		return nil, OutcomeFolded
 	}
+	g.dirty = false
 	g.lastEmit = cur.LastSeen
 	cur.Version++
 	out := clone(cur)
@@ -295,6 +302,32 @@ func (a *Alerter) Process(in *schemas.AlertEvent) (*schemas.AlertEvent, Outcome)
 		return out, OutcomeNew
 	}
 	return out, OutcomeUpdated
+}
+
+// Flush returns the alerts whose last repeats were folded and whose update_interval has passed in
+// event time (the watermark), so a final count is never held back for good.
+func (a *Alerter) Flush() []*schemas.AlertEvent {
+	var out []*schemas.AlertEvent
+	keep := a.dirty[:0]
+	for _, g := range a.dirty {
+		switch {
+		case !g.dirty:
+		case g.elem == nil: // left the state: emit what it had
+			g.dirty = false
+			g.alert.Version++
+			out = append(out, clone(&g.alert))
+		case a.watermark.Sub(g.lastEmit) >= a.cfg.UpdateInterval:
+			g.dirty = false
+			g.lastEmit = a.watermark
+			g.alert.Version++
+			out = append(out, clone(&g.alert))
+		default:
+			keep = append(keep, g)
+		}
+	}
+	clear(a.dirty[len(keep):])
+	a.dirty = keep
+	return out
 }
 
 // SetStatus records a lifecycle change made elsewhere (the API) so later updates keep it; it

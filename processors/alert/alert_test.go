@@ -73,6 +73,18 @@ func TestRescoreOfMemberUpdatesAlert(t *testing.T) {
 	require.Equal(t, OutcomeUpdated, o)
 	require.EqualValues(t, 3, out.Count)
 	require.Equal(t, schemas.SeverityCritical, out.Severity, "a weaker repeat keeps the stronger content")
+
+	// a folded repeat with nothing after it is flushed once event time passes update_interval
+	_, o = a.Process(fused("f4", "h1", "/tmp/x", t0.Add(21*time.Second), 0.5, schemas.SeverityMedium, "exe_in_tmp"))
+	require.Equal(t, OutcomeFolded, o)
+	require.Empty(t, a.Flush())
+	_, o = a.Process(fused("o1", "h9", "/bin/other", t0.Add(40*time.Second), 0.5, schemas.SeverityMedium, "other"))
+	require.Equal(t, OutcomeNew, o)
+	flushed := a.Flush()
+	require.Len(t, flushed, 1)
+	require.EqualValues(t, 4, flushed[0].Count)
+	require.Greater(t, flushed[0].Version, out.Version)
+	require.Empty(t, a.Flush())
 }
 
 func TestStatusSurvivesUpdatesAndResolveReopens(t *testing.T) {

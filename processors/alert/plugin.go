@@ -199,6 +199,16 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 			p.hub.Publish(a)
 		}
 	}
+	for _, a := range p.a.Flush() {
+		nm := envelope.NewAlert(a)
+		nm.MetaSetMut("amoskys_alert_id", a.ID)
+		nm.MetaSetMut("amoskys_severity", string(a.Severity))
+		out = append(out, nm)
+		p.counts[OutcomeUpdated].Incr(1)
+		if p.hub != nil {
+			p.hub.Publish(a)
+		}
+	}
 	if ev := p.a.Evicted(); ev > p.lastEv {
 		p.evicted.Incr(ev - p.lastEv)
 		p.lastEv = ev
