@@ -33,7 +33,7 @@ func spec() *service.ConfigSpec {
 Accepts messages holding a TelemetryEvent, either as the structured value our collectors emit or
 as JSON bytes from an outside producer (`+"`http_server`"+`, `+"`file`"+`, any input).
 It fills the host identity, converts times to UTC, converts metric units to the canonical ones
-(` + "`%`" + ` → percent, KB/MiB/GB → bytes, KB/s → bytes_per_s, ms/us/ns → seconds; unknown units kept),
+(`+"`%`"+` → percent, KB/MiB/GB → bytes, KB/s → bytes_per_s, ms/us/ns → seconds; unknown units kept),
 and sets a stable event id (a hash of host,
 kind, entity identity, event time and distinguishing fields) so a retried insert never
 double-counts.
