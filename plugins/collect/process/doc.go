@@ -8,9 +8,16 @@
 // sockets, socket fd count) and the ancestry chain, using a cache of known processes so that
 // parents that already exited are still named. Every Interval a gopsutil snapshot reconciles what
 // the connector missed (counted in Stats) and emits process_sample resource samples (CPU as a
-// delta since the previous sample). Without the connector (not root, not Linux, or
-// UseConnector "false") the snapshots alone drive the events. pid plus start time is a process's
-// identity: a reused pid is a new process.
+// delta since the previous sample). Without the connector (not root, or UseConnector "false")
+// the snapshots alone drive the events and processes shorter than Interval go unseen. Other
+// systems than Linux have no /proc: NewCollector returns ErrNoProcfs. pid plus start time is a
+// process's identity: a reused pid is a new process.
+//
+// Labels: seen_by is connector, snapshot (found by reconciliation: the connector missed it) or
+// initial (running at start, with EmitInitial); details=partial marks an exec whose process was
+// gone before /proc could be read (name "?", parent and ancestry still right); signal is set on
+// a process_exit killed by a signal (exit code 128+signal). A process_exit found by a snapshot
+// has no exit code.
 //
 // The Go API, for tests and tools that want real process events without a pipeline:
 //
@@ -20,6 +27,8 @@
 //	for batch := range c.Events() {               // closed after ctx is done
 //		for _, ev := range batch { ... }           // *schemas.TelemetryEvent, not yet normalised
 //	}
+//
+// Drain Events: past QueueLimit pending events new ones are dropped (Stats().Dropped).
 //
 // Events carry Source "process", SchemaVersion, Kind, event Time (UTC) and Host; the normalise
 // processor adds the stable id. plugin.go registers the Benthos batch input `process`.
