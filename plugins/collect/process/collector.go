@@ -72,11 +72,12 @@ type Collector struct {
 	pending []*schemas.TelemetryEvent
 	kick    chan struct{}
 
-	out       chan []*schemas.TelemetryEvent
-	conn      *connector
-	connErr   error
-	monoToUTC atomic.Int64 // wall minus CLOCK_MONOTONIC, refreshed every snapshot (NTP steps)
-	started   atomic.Bool
+	out           chan []*schemas.TelemetryEvent
+	conn          *connector
+	connErr       error
+	monoToUTC     atomic.Int64 // wall minus CLOCK_MONOTONIC, refreshed every snapshot (NTP steps)
+	bootMinusMono atomic.Int64 // CLOCK_BOOTTIME minus CLOCK_MONOTONIC: time suspended
+	started       atomic.Bool
 
 	st struct {
 		connector, execs, exits, samples, missedExecs, missedExits, overruns, dropped, readErrors, snapshots atomic.Uint64
@@ -137,6 +138,7 @@ func (c *Collector) Start(ctx context.Context) error {
 			return c.connErr
 		}
 		c.monoToUTC.Store(monotonicOffset())
+		c.bootMinusMono.Store(suspendedNS())
 	}
 	// Subscribe before the initial scan so nothing falls between the two.
 	c.snapshot(ctx, true)
@@ -172,6 +174,14 @@ func (c *Collector) readConnector(ctx context.Context) {
 	}
 }
 
+// startFromTimestamp turns a connector timestamp (CLOCK_MONOTONIC) into a start time in the frame
+// /proc uses (btime + ticks since boot), so identities from the fork and from /proc agree within a
+// tick whatever btime's rounding: no wall clock is involved.
+func (c *Collector) startFromTimestamp(ns uint64) time.Time {
+	since := time.Duration(int64(ns) + c.bootMinusMono.Load())
+	return c.fs.bootTime.Add(since.Truncate(time.Second / clkTck))
+}
+
 func (c *Collector) eventTime(ns uint64) time.Time {
 	off := c.monoToUTC.Load()
 	if ns == 0 || off == 0 {
@@ -190,7 +200,7 @@ func (c *Collector) handle(ev *cnEvent) {
 		}
 		// The fork's own timestamp, in clock ticks like /proc's start time (no read per fork: the
 		// exec read or the next snapshot replaces it with /proc's value).
-		start := c.eventTime(ev.TimestampNS).Truncate(time.Second / clkTck)
+		start := c.startFromTimestamp(ev.TimestampNS)
 		c.mu.Lock()
 		child := &proc{pid: ev.TGID, ppid: ev.PTGID, start: start, updated: now}
 		if p := c.cache[ev.PTGID]; p != nil {
@@ -206,7 +216,7 @@ func (c *Collector) handle(ev *cnEvent) {
 		c.mu.Lock()
 		e := c.cache[ev.TGID]
 		if e == nil {
-			e = &proc{pid: ev.TGID, start: c.eventTime(ev.TimestampNS).Truncate(time.Second / clkTck)}
+			e = &proc{pid: ev.TGID, start: c.startFromTimestamp(ev.TimestampNS)} // an upper bound: /proc says better
 			c.cache[ev.TGID] = e
 		}
 		e.updated, e.exited = now, false
@@ -316,7 +326,7 @@ func (c *Collector) ancestry(e *proc) []schemas.Ancestor {
 				cmd: d.Cmdline, uid: d.status.UIDs[0], euid: d.status.UIDs[1]}
 			c.cache[ppid] = a
 		}
-		if !a.start.IsZero() && !child.start.IsZero() && a.start.After(child.start) {
+		if !a.start.IsZero() && !child.start.IsZero() && a.start.After(child.start.Add(startSlack)) {
 			out = append(out, schemas.Ancestor{PID: ppid, Name: "?"})
 			break
 		}
@@ -385,17 +395,21 @@ func (c *Collector) snapshotLoop(ctx context.Context) {
 		case <-t.C:
 			if c.conn != nil {
 				c.monoToUTC.Store(monotonicOffset())
+				c.bootMinusMono.Store(suspendedNS())
 			}
 			c.snapshot(ctx, false)
 		}
 	}
 }
 
+// startSlack is how far a start time from a fork timestamp and one from /proc may differ.
+const startSlack = 50 * time.Millisecond
+
 // sameStart says two start times name the same process: /proc's tick value and the connector's
 // timestamp of the fork differ by at most a tick or two.
 func sameStart(a, b time.Time) bool {
 	d := a.Sub(b)
-	return d > -50*time.Millisecond && d < 50*time.Millisecond
+	return d > -startSlack && d < startSlack
 }
 
 type sampleCand struct {

@@ -332,3 +332,31 @@ func TestConnectorBurst(t *testing.T) {
 	require.Equal(t, 200, execs)
 	require.Equal(t, 200, exits)
 }
+
+// TestForkOnlyIdentityAgrees: a subshell that never execs is known only from its fork event; a
+// snapshot reading its /proc start time must recognise it, not report it ended and restarted.
+func TestForkOnlyIdentityAgrees(t *testing.T) {
+	needConnector(t)
+	c, s := collect(t, Config{Interval: time.Hour, UseConnector: ConnectorOn})
+	cmd := exec.Command("/bin/sh", "-c", "( /bin/sleep 3; true ); true")
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	sh := int32(cmd.Process.Pid)
+	sleepExec := s.wait(t, "sleep in the subshell", func(ev *schemas.TelemetryEvent) bool {
+		return ev.Kind == schemas.KindProcessExec && ev.Process.Name == "sleep" && len(ev.Process.Ancestry) > 1 &&
+			ev.Process.Ancestry[1].PID == sh
+	})
+	sub := sleepExec.Process.PPID
+	require.NotEqual(t, sh, sub, "the subshell is its own process")
+	time.Sleep(recentForConnector + 200*time.Millisecond)
+	c.SnapshotOnce(t.Context())
+	time.Sleep(300 * time.Millisecond) // let the flusher deliver
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ev := range s.evs {
+		if ev.Process != nil && ev.Process.PID == sub && ev.Labels[LabelSeenBy] == SeenBySnapshot &&
+			ev.Kind != schemas.KindProcessSample {
+			t.Fatalf("the snapshot took the fork-only subshell for another process: %+v", ev)
+		}
+	}
+}

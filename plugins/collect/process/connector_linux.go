@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -92,4 +93,18 @@ func monotonicOffset() int64 {
 		return 0
 	}
 	return timeNow().UnixNano() - ts.Nano()
+}
+
+// suspendedNS returns CLOCK_BOOTTIME minus CLOCK_MONOTONIC: how long the machine was suspended,
+// which /proc start times (boot time based) count and connector timestamps (monotonic) do not.
+func suspendedNS() int64 {
+	var b, m unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &b) != nil || unix.ClockGettime(unix.CLOCK_MONOTONIC, &m) != nil {
+		return 0
+	}
+	d := b.Nano() - m.Nano()
+	if d < int64(time.Millisecond) {
+		return 0 // never suspended: the two clocks differ by the reads' own gap
+	}
+	return d
 }

@@ -16,3 +16,4 @@ func openConnector() (*connector, error)      { return nil, errNoLinux }
 func (c *connector) recv() ([]cnEvent, error) { return nil, errNoLinux }
 func (c *connector) close() error             { return nil }
 func monotonicOffset() int64                  { return 0 }
+func suspendedNS() int64                      { return 0 }

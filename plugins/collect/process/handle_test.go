@@ -22,7 +22,7 @@ func TestHandleWithoutProc(t *testing.T) {
 	c.cache[1] = &proc{pid: 1, name: "init", start: boot}
 	c.cache[100] = &proc{pid: 100, ppid: 1, name: "bash", exe: "/bin/bash", uid: 1000, euid: 1000, start: boot.Add(time.Minute)}
 
-	c.handle(&cnEvent{What: procEventFork, PPID: 100, PTGID: 100, PID: 200, TGID: 200, TimestampNS: 0})
+	c.handle(&cnEvent{What: procEventFork, PPID: 100, PTGID: 100, PID: 200, TGID: 200, TimestampNS: uint64(2 * time.Minute)})
 	c.handle(&cnEvent{What: procEventFork, PPID: 200, PTGID: 200, PID: 201, TGID: 200}) // a thread: ignored
 	c.handle(&cnEvent{What: procEventUID, PID: 200, TGID: 200, RUID: 1000, EUID: 0})
 	c.handle(&cnEvent{What: procEventExec, PID: 200, TGID: 200})
@@ -46,5 +46,6 @@ func TestHandleWithoutProc(t *testing.T) {
 	require.Equal(t, schemas.KindProcessExit, exit.Kind)
 	require.Equal(t, int32(1), *exit.Process.ExitCode)
 	require.Equal(t, ex.Process.StartTime, exit.Process.StartTime)
+	require.Equal(t, boot.Add(2*time.Minute), ex.Process.StartTime, "start in /proc's frame: btime + time since boot")
 	require.Equal(t, uint64(2), c.Stats().Execs+c.Stats().Exits)
 }
