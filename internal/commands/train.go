@@ -90,7 +90,8 @@ func init() {
 			var prog train.Progress
 			if !c.Bool("quiet") {
 				prog = progressbar.NewOptions(-1, progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
-					progressbar.OptionShowIts(), progressbar.OptionSetItsString("vectors"), progressbar.OptionClearOnFinish())
+					progressbar.OptionShowIts(), progressbar.OptionSetItsString("vectors"), progressbar.OptionClearOnFinish(),
+					progressbar.OptionThrottle(100*time.Millisecond))
 			}
 			rep, err := train.Run(c.Context, train.WarehouseSource{W: w}, train.Options{
 				Query:      train.Query{From: from, To: to, KeyKind: c.String("key-kind"), Window: c.String("window"), Hosts: c.StringSlice("host")},

@@ -303,6 +303,9 @@ func (m *Model) Save(path string) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("saving model: %w", err)
 	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("saving model: %w", err)
+	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("saving model: %w", err)
 	}
