@@ -449,8 +449,13 @@ func TestGeometricRealProcesses(t *testing.T) {
 func TestOrdinaryWorkStaysLow(t *testing.T) {
 	p := startPipeline(t)
 	// A project directory as a developer has one (not /tmp, where running a fresh binary is
-	// exactly what the /tmp execution rules look for): under the repo's ignored .cache.
-	base := filepath.Join(repoRoot(), ".cache")
+	// exactly what the /tmp execution rules look for): under the user's cache directory, since
+	// the checkout itself may live under /tmp (a CI clone).
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(cache, "amoskys", "ordinary-work")
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		t.Fatal(err)
 	}
