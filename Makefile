@@ -6,7 +6,7 @@ LIBCHDB_VERSION := 26.5.3
 LIBCHDB_CACHE ?= $(HOME)/.cache/amoskys/libchdb/$(LIBCHDB_VERSION)
 export AMOSKYS_LIBCHDB ?= $(LIBCHDB_CACHE)/libchdb.so
 
-.PHONY: build run test test-deps lint bench libchdb fmt vet
+.PHONY: build run test test-deps lint bench libchdb dev-up dev-down
 
 build:
 	$(GO) build -o $(BIN) ./cmd/amoskys
@@ -24,6 +24,7 @@ test-deps: libchdb
 test: test-deps build
 	AMOSKYS_REQUIRE_DEPS=1 $(GO) test -race -shuffle=on -timeout 20m ./...
 	$(BIN) test ./pipelines/...
+	$(BIN) rules test rules
 
 lint: build
 	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
@@ -32,3 +33,10 @@ lint: build
 
 bench: build libchdb
 	@scripts/bench.sh
+
+# Agent, detector and API as separate local processes on the sqlite bus (logs in logs/amoskys.log).
+dev-up: build libchdb
+	@scripts/dev-up.sh
+
+dev-down:
+	@scripts/dev-down.sh
