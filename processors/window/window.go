@@ -215,6 +215,65 @@ type keyState struct {
 	hist              [][][]float64     // per spec, per feature: recent window values, oldest first
 	sorted            [][][]float64     // the same values, sorted
 	lastSeen          int64
+	rank              int   // kindRank[kind]
+	mark              int64 // hostState.gen when last collected by advance
+	npanes            int   // panes over all specs: 0 means the key has no open window
+	pending, dropped  bool  // idle but still with panes (in hostState.pending); removed from hostState.keys
+}
+
+// idleEntry is a key's place in hostState.idle: seen is its lastSeen when it was pushed, so an
+// entry is stale once the key has seen a later event (it is then pushed again, lazily).
+type idleEntry struct {
+	seen int64
+	ks   *keyState
+}
+
+// idleHeap is a min-heap of idleEntry by seen (then key, so that pops are deterministic).
+type idleHeap []idleEntry
+
+func (h idleHeap) less(a, b int) bool {
+	if h[a].seen != h[b].seen {
+		return h[a].seen < h[b].seen
+	}
+	return h[a].ks.key < h[b].ks.key
+}
+
+func (h *idleHeap) push(e idleEntry) {
+	*h = append(*h, e)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !s.less(i, p) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *idleHeap) pop() idleEntry {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s[n] = idleEntry{}
+	s = s[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && s.less(l, m) {
+			m = l
+		}
+		if r < n && s.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
 }
 
 // hostState is everything known about one host.
@@ -229,6 +288,14 @@ type hostState struct {
 	seenLst   map[string]struct{}
 	procStart map[int32]int64 // pid -> start (unix s) of the latest process with that pid
 	procName  map[int32]string
+	// paneKeys indexes open panes, per spec: pane start -> the keys with a pane there, so that
+	// advance visits only keys with open windows, never every key the host remembers.
+	paneKeys []map[int64][]*keyState
+	idle     idleHeap    // every key not pending nor dropped, by last event time (lazily updated)
+	pending  []*keyState // keys idle for key_idle whose panes have not all closed yet
+	gen      int64
+	cl       []closing // advance's scratch
+	drop     []string  // advance's scratch
 }
 
 const nShards = 16
@@ -297,7 +364,10 @@ func (w *Window) Add(ev *schemas.TelemetryEvent) []*schemas.FeatureVector {
 	if hs == nil {
 		hs = &hostState{host: ev.Host, closed: make([]int64, len(w.cfg.Windows)), keys: map[string]*keyState{},
 			seenExe: map[string]struct{}{}, seenRem: map[string]struct{}{}, seenLst: map[string]struct{}{},
-			procStart: map[int32]int64{}, procName: map[int32]string{}}
+			procStart: map[int32]int64{}, procName: map[int32]string{}, paneKeys: make([]map[int64][]*keyState, len(w.cfg.Windows))}
+		for i := range hs.paneKeys {
+			hs.paneKeys[i] = map[int64][]*keyState{}
+		}
 		sh.hosts[ev.Host] = hs
 	}
 	t := ev.Time.UnixNano()
@@ -377,13 +447,15 @@ func (w *Window) keyOf(hs *hostState, kind, key, entity string, t int64) *keySta
 		w.mu.Unlock()
 		n := len(featureList(kind))
 		ks = &keyState{kind: kind, key: key, entity: entity, panes: make([]map[int64]*pane, len(w.cfg.Windows)),
-			hist: make([][][]float64, len(w.cfg.Windows)), sorted: make([][][]float64, len(w.cfg.Windows))}
+			hist: make([][][]float64, len(w.cfg.Windows)), sorted: make([][][]float64, len(w.cfg.Windows)),
+			rank: kindRank[kind], lastSeen: t}
 		for i := range ks.panes {
 			ks.panes[i] = map[int64]*pane{}
 			ks.hist[i] = make([][]float64, n)
 			ks.sorted[i] = make([][]float64, n)
 		}
 		hs.keys[key] = ks
+		hs.idle.push(idleEntry{seen: t, ks: ks})
 	}
 	if entity != "" {
 		ks.entity = entity
@@ -397,7 +469,7 @@ func (w *Window) keyOf(hs *hostState, kind, key, entity string, t int64) *keySta
 // upd applies f to the pane of every window spec that holds time t.
 type upd func(p *pane)
 
-func (w *Window) touch(ks *keyState, t int64, evID string, f upd) {
+func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, f upd) {
 	if ks == nil {
 		return
 	}
@@ -411,6 +483,8 @@ func (w *Window) touch(ks *keyState, t int64, evID string, f upd) {
 		if p == nil {
 			p = &pane{stats: make([]stat, n)}
 			ks.panes[i][ps] = p
+			ks.npanes++
+			hs.paneKeys[i][ps] = append(hs.paneKeys[i][ps], ks)
 		}
 		if evID != "" && len(p.events) < w.cfg.MaxEventIDs {
 			p.events = append(p.events, evID)
@@ -487,7 +561,7 @@ func (p *pane) addPerTime(kind, name string, v float64, t int64) {
 
 func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 	host := w.keyOf(hs, KindHost, "host", hs.host, t)
-	w.touch(host, t, ev.ID, func(p *pane) { p.add(KindHost, "events.count", 1, t) })
+	w.touch(hs, host, t, ev.ID, func(p *pane) { p.add(KindHost, "events.count", 1, t) })
 	switch ev.Kind {
 	case schemas.KindProcessExec, schemas.KindProcessExit, schemas.KindProcessSample:
 		pr := ev.Process
@@ -513,7 +587,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		case schemas.KindProcessExec:
 			newExe := pr.Exe != "" && w.firstSeen(hs.seenExe, pr.Exe)
 			privEsc := pr.EUID == 0 && len(pr.Ancestry) > 0 && pr.Ancestry[0].EUID != 0
-			w.touch(host, t, "", func(p *pane) {
+			w.touch(hs, host, t, "", func(p *pane) {
 				p.add(KindHost, "proc.exec_count", 1, t)
 				p.add(KindHost, "proc.exec_rate", 1, t)
 				if pr.Exe != "" {
@@ -529,7 +603,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 					p.flag(FlagPrivilegeEscalation)
 				}
 			})
-			w.touch(proc, t, ev.ID, func(p *pane) {
+			w.touch(hs, proc, t, ev.ID, func(p *pane) {
 				if newExe {
 					p.flag(FlagNewExecutable)
 				}
@@ -539,14 +613,14 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 			})
 			if ps, ok := hs.procStart[pr.PPID]; ok && pr.PPID != pr.PID {
 				parent := w.keyOf(hs, KindProcess, "proc:"+strconv.Itoa(int(pr.PPID))+"@"+strconv.FormatInt(ps, 10), hs.procName[pr.PPID], t)
-				w.touch(parent, t, "", func(p *pane) { p.add(KindProcess, "child_exec_count", 1, t) })
+				w.touch(hs, parent, t, "", func(p *pane) { p.add(KindProcess, "child_exec_count", 1, t) })
 			}
 		case schemas.KindProcessExit:
-			w.touch(host, t, "", func(p *pane) { p.add(KindHost, "proc.exit_count", 1, t) })
+			w.touch(hs, host, t, "", func(p *pane) { p.add(KindHost, "proc.exit_count", 1, t) })
 			delete(hs.procStart, pr.PID)
 			delete(hs.procName, pr.PID)
 		case schemas.KindProcessSample:
-			w.touch(proc, t, ev.ID, func(p *pane) {
+			w.touch(hs, proc, t, ev.ID, func(p *pane) {
 				p.add(KindProcess, "cpu_percent", pr.CPUPercent, t)
 				p.add(KindProcess, "cpu_percent.max", pr.CPUPercent, t)
 				p.add(KindProcess, "rss_bytes", float64(pr.RSSBytes), t)
@@ -570,11 +644,11 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		opened := c.Action != "closed"
 		if ev.Kind == schemas.KindConnection {
 			if !opened {
-				w.touch(host, t, "", func(p *pane) { p.add(KindHost, "conn.close_count", 1, t) })
+				w.touch(hs, host, t, "", func(p *pane) { p.add(KindHost, "conn.close_count", 1, t) })
 				return
 			}
 			newRem := c.RemoteAddr != "" && w.firstSeen(hs.seenRem, c.RemoteAddr)
-			w.touch(host, t, "", func(p *pane) {
+			w.touch(hs, host, t, "", func(p *pane) {
 				p.add(KindHost, "conn.open_count", 1, t)
 				if c.RemoteAddr != "" {
 					p.set(KindHost, "conn.distinct_remote_count", c.RemoteAddr)
@@ -583,7 +657,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 					p.add(KindHost, "conn.new_remote_count", 1, t)
 				}
 			})
-			w.touch(proc, t, ev.ID, func(p *pane) {
+			w.touch(hs, proc, t, ev.ID, func(p *pane) {
 				p.add(KindProcess, "conn_count", 1, t)
 				if c.RemoteAddr != "" {
 					p.set(KindProcess, "distinct_remote_count", c.RemoteAddr)
@@ -596,14 +670,14 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		}
 		lkey := c.Proto + "|" + c.LocalAddr + "|" + strconv.Itoa(int(c.LocalPort)) + "|" + c.Exe
 		newL := w.firstSeen(hs.seenLst, lkey)
-		w.touch(host, t, "", func(p *pane) {
+		w.touch(hs, host, t, "", func(p *pane) {
 			p.add(KindHost, "listener.open_count", 1, t)
 			if newL {
 				p.add(KindHost, "listener.new_count", 1, t)
 				p.flag(FlagNewListener)
 			}
 		})
-		w.touch(proc, t, ev.ID, func(p *pane) { p.add(KindProcess, "listener_count", 1, t) })
+		w.touch(hs, proc, t, ev.ID, func(p *pane) { p.add(KindProcess, "listener_count", 1, t) })
 	case schemas.KindHostMetric:
 		m := ev.Metric
 		if m == nil || math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
@@ -611,7 +685,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		}
 		iface := m.Labels["interface"]
 		if iface != "lo" {
-			w.touch(host, t, "", func(p *pane) {
+			w.touch(hs, host, t, "", func(p *pane) {
 				for _, f := range hostMetricFeatures[m.Name] {
 					if sumPerTime["host/"+f] {
 						p.addPerTime(KindHost, f, m.Value, t)
@@ -623,7 +697,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		}
 		if fs := ifaceMetric[m.Name]; iface != "" && fs != nil {
 			ik := w.keyOf(hs, KindInterface, "if:"+iface, iface, t)
-			w.touch(ik, t, ev.ID, func(p *pane) {
+			w.touch(hs, ik, t, ev.ID, func(p *pane) {
 				for _, f := range fs {
 					p.add(KindInterface, f, m.Value, t)
 				}
@@ -644,7 +718,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		if iface == "" {
 			iface = m.Labels["ifIndex"]
 		}
-		w.touch(host, t, "", func(p *pane) {
+		w.touch(hs, host, t, "", func(p *pane) {
 			p.set(KindHost, "snmp.device_count", dev)
 			switch m.Name {
 			case "if.in_octets_per_s":
@@ -655,7 +729,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 				p.addPerTime(KindHost, "snmp.if_errors_per_s", m.Value, t)
 			}
 		})
-		w.touch(dk, t, ev.ID, func(p *pane) {
+		w.touch(hs, dk, t, ev.ID, func(p *pane) {
 			p.add(KindDevice, "samples", 1, t)
 			switch {
 			case sumPerTime["device/"+m.Name]:
@@ -674,7 +748,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		})
 		if fs := ifaceMetric[m.Name]; iface != "" && fs != nil {
 			ik := w.keyOf(hs, KindInterface, "if:"+dev+"/"+iface, dev+"/"+iface, t)
-			w.touch(ik, t, ev.ID, func(p *pane) {
+			w.touch(hs, ik, t, ev.ID, func(p *pane) {
 				for _, f := range fs {
 					p.add(KindInterface, f, m.Value, t)
 				}
@@ -684,7 +758,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 	case schemas.KindDevice:
 		if d := ev.Device; d != nil {
 			dk := w.keyOf(hs, KindDevice, "dev:"+d.Address, firstNonEmpty(d.SysName, d.Address), t)
-			w.touch(dk, t, ev.ID, func(p *pane) { p.add(KindDevice, "device_events", 1, t) })
+			w.touch(hs, dk, t, ev.ID, func(p *pane) { p.add(KindDevice, "device_events", 1, t) })
 		}
 	}
 }
@@ -703,7 +777,9 @@ type closing struct {
 }
 
 // advance emits every window of hs that ends at or before limit (all windows with data when
-// flush), then drops panes and keys no later window needs.
+// flush), then drops panes and keys no later window needs. Its cost is in the keys with open
+// windows (hs.paneKeys) and the keys whose idle time has come (hs.idle), not in every key the
+// host remembers.
 func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.FeatureVector {
 	if !flush {
 		moved := false
@@ -716,43 +792,42 @@ func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.Feat
 			return nil
 		}
 	}
-	var cl []closing
+	cl := hs.cl[:0]
 	for i, s := range w.cfg.Windows {
 		slide, size := int64(s.Slide), int64(s.Size)
 		lim := floorTo(limit, slide)
 		if !flush && lim <= hs.closed[i] {
 			continue
 		}
-		for _, ks := range hs.keys {
-			if len(ks.panes[i]) == 0 {
-				continue
-			}
-			minP, maxP := int64(math.MaxInt64), int64(math.MinInt64)
-			for ps := range ks.panes[i] {
-				minP = min(minP, ps)
-				maxP = max(maxP, ps)
-			}
-			from := max(hs.closed[i]+slide, minP+slide)
-			to := min(lim, maxP+size)
-			for e := from; e <= to; e += slide {
-				has := false
-				for ps := e - size; ps < e; ps += slide {
-					if ks.panes[i][ps] != nil {
-						has = true
-						break
-					}
+		hs.gen++
+		first := len(cl)
+		for _, keys := range hs.paneKeys[i] {
+			for _, ks := range keys {
+				if ks.mark == hs.gen {
+					continue
 				}
-				if has {
-					cl = append(cl, closing{end: e, spec: i, ks: ks})
+				ks.mark = hs.gen
+				minP, maxP := int64(math.MaxInt64), int64(math.MinInt64)
+				for ps := range ks.panes[i] {
+					minP = min(minP, ps)
+					maxP = max(maxP, ps)
+				}
+				from := max(hs.closed[i]+slide, minP+slide)
+				to := min(lim, maxP+size)
+				for e := from; e <= to; e += slide {
+					for ps := e - size; ps < e; ps += slide {
+						if ks.panes[i][ps] != nil {
+							cl = append(cl, closing{end: e, spec: i, ks: ks})
+							break
+						}
+					}
 				}
 			}
 		}
 		if flush {
-			var maxEnd int64 = hs.closed[i]
-			for _, c := range cl {
-				if c.spec == i && c.end > maxEnd {
-					maxEnd = c.end
-				}
+			maxEnd := hs.closed[i]
+			for _, c := range cl[first:] {
+				maxEnd = max(maxEnd, c.end)
 			}
 			hs.closed[i] = maxEnd
 		} else {
@@ -760,15 +835,15 @@ func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.Feat
 		}
 	}
 	sort.Slice(cl, func(a, b int) bool {
-		x, y := cl[a], cl[b]
+		x, y := &cl[a], &cl[b]
 		if x.end != y.end {
 			return x.end < y.end
 		}
 		if x.spec != y.spec {
 			return x.spec < y.spec
 		}
-		if kindRank[x.ks.kind] != kindRank[y.ks.kind] {
-			return kindRank[x.ks.kind] < kindRank[y.ks.kind]
+		if x.ks.rank != y.ks.rank {
+			return x.ks.rank < y.ks.rank
 		}
 		return x.ks.key < y.ks.key
 	})
@@ -779,31 +854,76 @@ func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.Feat
 			out = append(out, fv)
 		}
 	}
+	clear(cl)
+	hs.cl = cl[:0]
 	// Drop panes no open window needs, then idle keys.
 	for i, s := range w.cfg.Windows {
-		for _, ks := range hs.keys {
-			for ps := range ks.panes[i] {
-				if ps+int64(s.Size) <= hs.closed[i] {
-					delete(ks.panes[i], ps)
-				}
+		for ps, keys := range hs.paneKeys[i] {
+			if ps+int64(s.Size) > hs.closed[i] {
+				continue
 			}
+			for _, ks := range keys {
+				delete(ks.panes[i], ps)
+				ks.npanes--
+			}
+			delete(hs.paneKeys[i], ps)
 		}
 	}
-	var drop []string
-	for k, ks := range hs.keys {
-		empty := true
-		for i := range ks.panes {
-			if len(ks.panes[i]) > 0 {
-				empty = false
+	drop := hs.drop[:0]
+	idleFor := int64(w.cfg.KeyIdle)
+	if flush {
+		for k, ks := range hs.keys {
+			if ks.npanes == 0 && (ks.kind == KindProcess || hs.wm-ks.lastSeen > idleFor) {
+				drop = append(drop, k)
 			}
 		}
-		if empty && (flush && ks.kind == KindProcess || hs.wm-ks.lastSeen > int64(w.cfg.KeyIdle)) {
-			drop = append(drop, k)
+	} else {
+		// Keys idle for key_idle but with panes still open wait in hs.pending until they close.
+		keep := hs.pending[:0]
+		for _, ks := range hs.pending {
+			switch {
+			case hs.wm-ks.lastSeen <= idleFor: // seen again: back to the heap
+				ks.pending = false
+				hs.idle.push(idleEntry{seen: ks.lastSeen, ks: ks})
+			case ks.npanes == 0:
+				ks.pending = false
+				drop = append(drop, ks.key)
+			default:
+				keep = append(keep, ks)
+			}
+		}
+		clear(hs.pending[len(keep):])
+		hs.pending = keep
+		for len(hs.idle) > 0 && hs.wm-hs.idle[0].seen > idleFor {
+			e := hs.idle.pop()
+			ks := e.ks
+			switch {
+			case ks.dropped:
+			case ks.lastSeen > e.seen: // stale entry: the key has been seen since
+				hs.idle.push(idleEntry{seen: ks.lastSeen, ks: ks})
+			case ks.npanes == 0:
+				drop = append(drop, ks.key)
+			default:
+				ks.pending = true
+				hs.pending = append(hs.pending, ks)
+			}
 		}
 	}
 	for _, k := range drop {
+		hs.keys[k].dropped = true
 		delete(hs.keys, k)
 	}
+	if flush && len(drop) > 0 {
+		keep := hs.pending[:0]
+		for _, ks := range hs.pending {
+			if !ks.dropped {
+				keep = append(keep, ks)
+			}
+		}
+		clear(hs.pending[len(keep):])
+		hs.pending = keep
+	}
+	hs.drop = drop[:0]
 	w.mu.Lock()
 	w.keys -= int64(len(drop))
 	w.stats.Vectors += int64(len(out))
