@@ -227,8 +227,17 @@ var modelSwitchKeep = 0.1
 
 // NewDetector returns a detector for one series.
 func NewDetector(cfg Config) *Detector {
+	d := &Detector{}
+	d.reset(cfg)
+	return d
+}
+
+// reset makes d exactly what NewDetector(cfg) returns, reusing its seasonal buffers (the layer
+// recycles evicted detectors this way instead of allocating).
+func (d *Detector) reset(cfg Config) {
 	cfg = cfg.withDefaults()
-	d := &Detector{
+	season, seasonN, seasonPeak := d.season, d.seasonN, d.seasonPeak
+	*d = Detector{
 		cfg:        cfg,
 		alpha:      1 / float64(cfg.Horizon),
 		alphaS:     1 / float64(cfg.ShortHorizon),
@@ -239,11 +248,18 @@ func NewDetector(cfg Config) *Detector {
 		d.peakDecay = math.Pow(0.5, 1/float64(cfg.Refractory))
 	}
 	if cfg.Seasonal {
-		d.season = make([]ewm, cfg.SeasonBuckets)
-		d.seasonN = make([]uint32, cfg.SeasonBuckets)
-		d.seasonPeak = make([]float64, cfg.SeasonBuckets)
+		n := cfg.SeasonBuckets
+		if cap(season) >= n && cap(seasonN) >= n && cap(seasonPeak) >= n {
+			d.season, d.seasonN, d.seasonPeak = season[:n], seasonN[:n], seasonPeak[:n]
+			clear(d.season)
+			clear(d.seasonN)
+			clear(d.seasonPeak)
+		} else {
+			d.season = make([]ewm, n)
+			d.seasonN = make([]uint32, n)
+			d.seasonPeak = make([]float64, n)
+		}
 	}
-	return d
 }
 
 // N is the number of points seen.

@@ -121,11 +121,24 @@ func (l *Layer) detector(key string) *Detector {
 		l.lru.MoveToFront(el)
 		return el.Value.(*entry).det
 	}
+	var reuse *list.Element
 	for len(l.series) >= l.cfg.MaxSeries {
 		old := l.lru.Back()
-		l.lru.Remove(old)
 		delete(l.series, old.Value.(*entry).key)
 		l.Evicted++
+		if len(l.series) < l.cfg.MaxSeries { // the last one evicted is recycled for key
+			reuse = old
+			break
+		}
+		l.lru.Remove(old)
+	}
+	if reuse != nil { // no allocation at the cap: the evicted entry and detector become key's
+		e := reuse.Value.(*entry)
+		e.key = key
+		e.det.reset(l.cfg.Detector)
+		l.lru.MoveToFront(reuse)
+		l.series[key] = reuse
+		return e.det
 	}
 	e := &entry{key: key, det: NewDetector(l.cfg.Detector)}
 	l.series[key] = l.lru.PushFront(e)
