@@ -311,6 +311,16 @@ func TestSQLOnEmbeddedWarehouse(t *testing.T) {
 }
 
 func TestRegisterRoutes(t *testing.T) {
+	// The registry is process-wide: take this test's routes out again so that tests which
+	// compare the app's routes with openapi.json don't see them, in any shuffle order.
+	routesMu.Lock()
+	saved := append([]RouteFunc(nil), routes...)
+	routesMu.Unlock()
+	t.Cleanup(func() {
+		routesMu.Lock()
+		routes = saved
+		routesMu.Unlock()
+	})
 	var got Deps
 	RegisterRoutes(func(r fiber.Router, d Deps) {
 		got = d
