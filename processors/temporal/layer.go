@@ -61,6 +61,9 @@ type Layer struct {
 	lru     *list.List // front: most recently updated
 	Evicted uint64     // series evicted by the cap
 	pop     map[string]*popDev
+	buf     []byte   // Judge's scratch for series keys
+	pbuf    []byte   // and for population keys
+	warm    []scored // Judge's scratch
 }
 
 // popDev is the typical absolute deviation of one feature (and window) from each key's own
@@ -116,11 +119,14 @@ func NewLayer(cfg LayerConfig) *Layer {
 // Series is the number of series kept.
 func (l *Layer) Series() int { return len(l.series) }
 
-func (l *Layer) detector(key string) *Detector {
-	if el, ok := l.series[key]; ok {
+// detector returns the series' detector, creating it (or recycling the least recently updated
+// one at the cap); the key is only copied to a string when a series is created.
+func (l *Layer) detector(bkey []byte) *Detector {
+	if el, ok := l.series[string(bkey)]; ok {
 		l.lru.MoveToFront(el)
 		return el.Value.(*entry).det
 	}
+	key := string(bkey)
 	var reuse *list.Element
 	for len(l.series) >= l.cfg.MaxSeries {
 		old := l.lru.Back()
@@ -157,8 +163,13 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 	out := schemas.LayerResult{
 		Layer: schemas.LayerTemporal, Time: fv.End, Host: fv.Host, Entity: fv.Key, Window: fv.Window, Source: fv.ID,
 	}
-	prefix := fv.Host + "\x00" + fv.Key + "\x00" + fv.Window + "\x00"
-	var warm []scored
+	buf := append(l.buf[:0], fv.Host...)
+	buf = append(append(buf, 0), fv.Key...)
+	buf = append(append(buf, 0), fv.Window...)
+	buf = append(buf, 0)
+	prefix := len(buf)
+	warm := l.warm[:0]
+	defer func() { clear(warm); l.warm = warm[:0]; l.buf = buf[:0] }()
 	watched, minN := 0, -1
 	for i, name := range fv.Names {
 		if i >= len(fv.Values) {
@@ -168,14 +179,18 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 			continue
 		}
 		watched++
-		d := l.detector(prefix + name)
+		buf = append(buf[:prefix], name...)
+		d := l.detector(buf)
 		x := fv.Values[i]
 		if l.cfg.PopulationFloor > 0 && !math.IsNaN(x) && !math.IsInf(x, 0) {
-			pk := fv.KeyKind + "\x00" + fv.Window + "\x00" + name
-			pd := l.pop[pk]
+			pk := append(l.pbuf[:0], fv.KeyKind...)
+			pk = append(append(pk, 0), fv.Window...)
+			pk = append(append(pk, 0), name...)
+			l.pbuf = pk
+			pd := l.pop[string(pk)]
 			if pd == nil && len(l.pop) < maxPopulations {
 				pd = &popDev{}
-				l.pop[pk] = pd
+				l.pop[string(pk)] = pd
 			}
 			if pd != nil && d.N() > 0 {
 				d.SetMinSigma(l.cfg.PopulationFloor * pd.dev * madToSigma)

@@ -49,7 +49,7 @@ func TestEvictionRecyclesSeries(t *testing.T) {
 	l := NewLayer(cfg)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 50; i++ {
-		d := l.detector(string(rune('a' + i%5)))
+		d := l.detector([]byte{byte('a' + i%5)})
 		d.Update(t0.Add(time.Duration(i)*time.Minute), float64(i))
 		if l.Series() > 3 || l.lru.Len() != l.Series() {
 			t.Fatalf("series %d, lru %d, cap 3", l.Series(), l.lru.Len())
@@ -59,7 +59,7 @@ func TestEvictionRecyclesSeries(t *testing.T) {
 		t.Fatalf("evicted %d, want 47", l.Evicted)
 	}
 	// 'a' was evicted long ago: it comes back as a new detector.
-	if d := l.detector("a"); !reflect.DeepEqual(d, NewDetector(cfg.Detector)) {
+	if d := l.detector([]byte("a")); !reflect.DeepEqual(d, NewDetector(cfg.Detector)) {
 		t.Fatalf("recycled series is not new: %+v", d)
 	}
 }
