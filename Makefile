@@ -30,6 +30,8 @@ lint: build
 	gofmt -l . | (! grep .) || (echo "gofmt needed on the files above"; exit 1)
 	$(GO) vet ./...
 	$(BIN) lint ./pipelines/*.yaml
+	$(BIN) config validate -c config.yaml
+	$(BIN) rules lint rules
 
 bench: build libchdb
 	@scripts/bench.sh
