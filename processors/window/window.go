@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -157,6 +158,18 @@ func featureList(kind string) []Feature {
 
 var kindRank = map[string]int{KindHost: 0, KindProcess: 1, KindInterface: 2, KindDevice: 3}
 
+// perTimeIdx marks, per kind rank and feature index, the features whose value is sum / distinct
+// sample times (sumPerTime).
+var perTimeIdx = func() [4][]bool {
+	var out [4][]bool
+	for kind, r := range kindRank {
+		for _, f := range featureList(kind) {
+			out[r] = append(out[r], sumPerTime[kind+"/"+f.Name])
+		}
+	}
+	return out
+}()
+
 // stat accumulates one feature over one pane.
 type stat struct {
 	n, sum, sumsq, min, max float64
@@ -294,8 +307,13 @@ type hostState struct {
 	idle     idleHeap    // every key not pending nor dropped, by last event time (lazily updated)
 	pending  []*keyState // keys idle for key_idle whose panes have not all closed yet
 	gen      int64
-	cl       []closing // advance's scratch
-	drop     []string  // advance's scratch
+	cl       []closing  // advance's scratch
+	drop     []string   // advance's scratch
+	kbuf     []byte     // key scratch (kb, procKey)
+	free     [4][]*pane // closed panes for reuse, by kind rank
+	merged   []stat     // vector's scratch
+	flags    []string   // vector's scratch
+	idbuf    []byte     // vector's scratch
 }
 
 const nShards = 16
@@ -433,10 +451,32 @@ func floorTo(t, d int64) int64 {
 	return t - r
 }
 
-// key returns (creating) the state of a key, or nil when the key cap is reached.
-func (w *Window) keyOf(hs *hostState, kind, key, entity string, t int64) *keyState {
-	ks := hs.keys[key]
+// kb builds a key in hs's scratch buffer (valid until the next kb or procKey).
+func (hs *hostState) kb(parts ...string) []byte {
+	b := hs.kbuf[:0]
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	hs.kbuf = b
+	return b
+}
+
+// procKey builds KeyString(pid, start) in hs's scratch buffer.
+func (hs *hostState) procKey(pid int32, start int64) []byte {
+	b := append(hs.kbuf[:0], "proc:"...)
+	b = strconv.AppendInt(b, int64(pid), 10)
+	b = append(b, '@')
+	b = strconv.AppendInt(b, start, 10)
+	hs.kbuf = b
+	return b
+}
+
+// key returns (creating) the state of a key, or nil when the key cap is reached. The key is
+// copied to a string only when the key is new.
+func (w *Window) keyOf(hs *hostState, kind string, bkey []byte, entity string, t int64) *keyState {
+	ks := hs.keys[string(bkey)]
 	if ks == nil {
+		key := string(bkey)
 		w.mu.Lock()
 		if int(w.keys) >= w.cfg.MaxKeys {
 			w.stats.KeysDropped++
@@ -449,10 +489,12 @@ func (w *Window) keyOf(hs *hostState, kind, key, entity string, t int64) *keySta
 		ks = &keyState{kind: kind, key: key, entity: entity, panes: make([]map[int64]*pane, len(w.cfg.Windows)),
 			hist: make([][][]float64, len(w.cfg.Windows)), sorted: make([][][]float64, len(w.cfg.Windows)),
 			rank: kindRank[kind], lastSeen: t}
-		for i := range ks.panes {
-			ks.panes[i] = map[int64]*pane{}
-			ks.hist[i] = make([][]float64, n)
-			ks.sorted[i] = make([][]float64, n)
+		for i, s := range w.cfg.Windows {
+			if s.covers(kind) { // a spec that does not cover the kind never touches these
+				ks.panes[i] = map[int64]*pane{}
+				ks.hist[i] = make([][]float64, n)
+				ks.sorted[i] = make([][]float64, n)
+			}
 		}
 		hs.keys[key] = ks
 		hs.idle.push(idleEntry{seen: t, ks: ks})
@@ -481,7 +523,13 @@ func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, f upd)
 		ps := floorTo(t, int64(s.Slide))
 		p := ks.panes[i][ps]
 		if p == nil {
-			p = &pane{stats: make([]stat, n)}
+			if fr := hs.free[ks.rank]; len(fr) > 0 {
+				p = fr[len(fr)-1]
+				fr[len(fr)-1] = nil
+				hs.free[ks.rank] = fr[:len(fr)-1]
+			} else {
+				p = &pane{stats: make([]stat, n)}
+			}
 			ks.panes[i][ps] = p
 			ks.npanes++
 			hs.paneKeys[i][ps] = append(hs.paneKeys[i][ps], ks)
@@ -491,6 +539,24 @@ func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, f upd)
 		}
 		f(p)
 	}
+}
+
+// maxReusedSet is the largest distinct-value set a recycled pane keeps (cleared) for reuse.
+const maxReusedSet = 256
+
+// reset empties a closed pane for reuse, as new as &pane{stats: make([]stat, n)}.
+func (p *pane) reset() {
+	for i := range p.stats {
+		set := p.stats[i].set
+		if len(set) > maxReusedSet {
+			set = nil
+		}
+		clear(set)
+		p.stats[i] = stat{set: set}
+	}
+	clear(p.flags)
+	clear(p.events)
+	p.events = p.events[:0]
 }
 
 func (p *pane) add(kind, name string, v float64, t int64) {
@@ -560,7 +626,7 @@ func (p *pane) addPerTime(kind, name string, v float64, t int64) {
 }
 
 func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
-	host := w.keyOf(hs, KindHost, "host", hs.host, t)
+	host := w.keyOf(hs, KindHost, hs.kb("host"), hs.host, t)
 	w.touch(hs, host, t, ev.ID, func(p *pane) { p.add(KindHost, "events.count", 1, t) })
 	switch ev.Kind {
 	case schemas.KindProcessExec, schemas.KindProcessExit, schemas.KindProcessSample:
@@ -574,14 +640,13 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 				start = s
 			}
 		}
-		pkey := "proc:" + strconv.Itoa(int(pr.PID)) + "@" + strconv.FormatInt(start, 10)
 		var proc *keyState
 		if ev.Kind != schemas.KindProcessExit {
 			if _, known := hs.procStart[pr.PID]; known || len(hs.procStart) < w.cfg.MaxSeen {
 				hs.procStart[pr.PID] = start
 				hs.procName[pr.PID] = pr.Name
 			}
-			proc = w.keyOf(hs, KindProcess, pkey, pr.Name, t)
+			proc = w.keyOf(hs, KindProcess, hs.procKey(pr.PID, start), pr.Name, t)
 		}
 		switch ev.Kind {
 		case schemas.KindProcessExec:
@@ -612,7 +677,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 				}
 			})
 			if ps, ok := hs.procStart[pr.PPID]; ok && pr.PPID != pr.PID {
-				parent := w.keyOf(hs, KindProcess, "proc:"+strconv.Itoa(int(pr.PPID))+"@"+strconv.FormatInt(ps, 10), hs.procName[pr.PPID], t)
+				parent := w.keyOf(hs, KindProcess, hs.procKey(pr.PPID, ps), hs.procName[pr.PPID], t)
 				w.touch(hs, parent, t, "", func(p *pane) { p.add(KindProcess, "child_exec_count", 1, t) })
 			}
 		case schemas.KindProcessExit:
@@ -639,7 +704,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		}
 		var proc *keyState
 		if s, ok := hs.procStart[c.PID]; ok && c.PID != 0 {
-			proc = w.keyOf(hs, KindProcess, "proc:"+strconv.Itoa(int(c.PID))+"@"+strconv.FormatInt(s, 10), hs.procName[c.PID], t)
+			proc = w.keyOf(hs, KindProcess, hs.procKey(c.PID, s), hs.procName[c.PID], t)
 		}
 		opened := c.Action != "closed"
 		if ev.Kind == schemas.KindConnection {
@@ -696,7 +761,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 			})
 		}
 		if fs := ifaceMetric[m.Name]; iface != "" && fs != nil {
-			ik := w.keyOf(hs, KindInterface, "if:"+iface, iface, t)
+			ik := w.keyOf(hs, KindInterface, hs.kb("if:", iface), iface, t)
 			w.touch(hs, ik, t, ev.ID, func(p *pane) {
 				for _, f := range fs {
 					p.add(KindInterface, f, m.Value, t)
@@ -710,7 +775,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 			return
 		}
 		dev := m.Device
-		dk := w.keyOf(hs, KindDevice, "dev:"+dev, dev, t)
+		dk := w.keyOf(hs, KindDevice, hs.kb("dev:", dev), dev, t)
 		iface := m.Labels["interface"]
 		if iface == "" {
 			iface = m.Labels["ifName"]
@@ -747,7 +812,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 			}
 		})
 		if fs := ifaceMetric[m.Name]; iface != "" && fs != nil {
-			ik := w.keyOf(hs, KindInterface, "if:"+dev+"/"+iface, dev+"/"+iface, t)
+			ik := w.keyOf(hs, KindInterface, hs.kb("if:", dev, "/", iface), dev+"/"+iface, t)
 			w.touch(hs, ik, t, ev.ID, func(p *pane) {
 				for _, f := range fs {
 					p.add(KindInterface, f, m.Value, t)
@@ -757,7 +822,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		}
 	case schemas.KindDevice:
 		if d := ev.Device; d != nil {
-			dk := w.keyOf(hs, KindDevice, "dev:"+d.Address, firstNonEmpty(d.SysName, d.Address), t)
+			dk := w.keyOf(hs, KindDevice, hs.kb("dev:", d.Address), firstNonEmpty(d.SysName, d.Address), t)
 			w.touch(hs, dk, t, ev.ID, func(p *pane) { p.add(KindDevice, "device_events", 1, t) })
 		}
 	}
@@ -863,6 +928,10 @@ func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.Feat
 				continue
 			}
 			for _, ks := range keys {
+				if p := ks.panes[i][ps]; p != nil {
+					p.reset()
+					hs.free[ks.rank] = append(hs.free[ks.rank], p)
+				}
 				delete(ks.panes[i], ps)
 				ks.npanes--
 			}
@@ -936,8 +1005,20 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 	s := w.cfg.Windows[spec]
 	size, slide := int64(s.Size), int64(s.Slide)
 	feats := featureList(ks.kind)
-	merged := make([]stat, len(feats))
-	flags := map[string]struct{}{}
+	perTime := perTimeIdx[ks.rank]
+	if cap(hs.merged) < len(feats) {
+		hs.merged = make([]stat, len(feats))
+	}
+	merged := hs.merged[:len(feats)]
+	for i := range merged {
+		set := merged[i].set
+		if len(set) > maxReusedSet {
+			set = nil
+		}
+		clear(set)
+		merged[i] = stat{set: set}
+	}
+	flags := hs.flags[:0]
 	var events []string
 	for ps := end - size; ps < end; ps += slide {
 		p := ks.panes[spec][ps]
@@ -948,7 +1029,7 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 			mergeStat(&merged[i], &p.stats[i])
 		}
 		for f := range p.flags {
-			flags[f] = struct{}{}
+			flags = append(flags, f)
 		}
 		for _, e := range p.events {
 			if len(events) < w.cfg.MaxEventIDs {
@@ -962,7 +1043,7 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 		st := &merged[i]
 		var v float64
 		switch {
-		case sumPerTime[ks.kind+"/"+f.Name]:
+		case perTime[i]:
 			if len(st.set) > 0 {
 				v = st.sum / float64(len(st.set))
 			}
@@ -996,17 +1077,23 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 	}
 	norm, spikes := w.normalise(ks, spec, vals)
 	for _, n := range spikes {
-		flags[FlagSpike] = struct{}{}
-		flags[FlagSpike+":"+n] = struct{}{}
+		flags = append(flags, FlagSpike, FlagSpike+":"+n)
 	}
-	fl := make([]string, 0, len(flags))
-	for f := range flags {
-		fl = append(fl, f)
-	}
-	sort.Strings(fl)
+	sort.Strings(flags)
+	flags = slices.Compact(flags)
+	fl := make([]string, len(flags))
+	copy(fl, flags)
+	clear(flags)
+	hs.flags = flags[:0]
 	start := time.Unix(0, end-size).UTC()
 	name := s.Name()
-	sum := sha1.Sum([]byte(hs.host + "\x00" + ks.key + "\x00" + name + "/" + durName(s.Slide) + "\x00" + strconv.FormatInt(end-size, 10)))
+	b := append(hs.idbuf[:0], hs.host...)
+	b = append(append(b, 0), ks.key...)
+	b = append(append(b, 0), name...)
+	b = append(append(b, '/'), durName(s.Slide)...)
+	b = strconv.AppendInt(append(b, 0), end-size, 10)
+	hs.idbuf = b
+	sum := sha1.Sum(b)
 	return &schemas.FeatureVector{
 		SchemaVersion: schemas.FeaturesVersion,
 		ID:            hex.EncodeToString(sum[:8]),
