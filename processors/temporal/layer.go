@@ -57,9 +57,10 @@ func (c LayerConfig) validate() error {
 type Layer struct {
 	cfg     LayerConfig
 	watch   map[string]bool
-	series  map[string]*list.Element
-	lru     *list.List // front: most recently updated
-	Evicted uint64     // series evicted by the cap
+	groups  map[string]*group // series by host+key+window, then feature
+	n       int               // series kept
+	lru     *list.List        // front: most recently updated
+	Evicted uint64            // series evicted by the cap
 	pop     map[string]*popDev
 	buf     []byte   // Judge's scratch for series keys
 	pbuf    []byte   // and for population keys
@@ -88,9 +89,19 @@ const popHorizon = 10000
 // stage's fixed lists; this only guards against unbounded outside names).
 const maxPopulations = 4096
 
+// group holds the series of one host+key+window, by the feature's position in the vector.
+type group struct {
+	key  string // host \x00 key \x00 window \x00
+	els  []*list.Element
+	live int
+}
+
+// entry is one series: a feature of a group.
 type entry struct {
-	key string
-	det *Detector
+	name string
+	g    *group
+	idx  int // in g.els
+	det  *Detector
 }
 
 // NewLayer returns a layer.
@@ -106,7 +117,7 @@ func NewLayer(cfg LayerConfig) *Layer {
 		cfg.MaxReasons = d.MaxReasons
 	}
 	cfg.Detector = cfg.Detector.withDefaults()
-	l := &Layer{cfg: cfg, series: map[string]*list.Element{}, lru: list.New(), pop: map[string]*popDev{}}
+	l := &Layer{cfg: cfg, groups: map[string]*group{}, lru: list.New(), pop: map[string]*popDev{}}
 	if len(cfg.Features) > 0 {
 		l.watch = map[string]bool{}
 		for _, f := range cfg.Features {
@@ -117,37 +128,89 @@ func NewLayer(cfg LayerConfig) *Layer {
 }
 
 // Series is the number of series kept.
-func (l *Layer) Series() int { return len(l.series) }
+func (l *Layer) Series() int { return l.n }
 
-// detector returns the series' detector, creating it (or recycling the least recently updated
-// one at the cap); the key is only copied to a string when a series is created.
-func (l *Layer) detector(bkey []byte) *Detector {
-	if el, ok := l.series[string(bkey)]; ok {
-		l.lru.MoveToFront(el)
-		return el.Value.(*entry).det
+// unlink removes an evicted series from its group (and the group once empty).
+func (l *Layer) unlink(e *entry) {
+	e.g.els[e.idx] = nil
+	e.g.live--
+	l.n--
+	if e.g.live == 0 {
+		delete(l.groups, e.g.key)
 	}
-	key := string(bkey)
+}
+
+// detector returns the detector of the series named name in the group *gp (host+key+window
+// prefix; nil until a series of it exists), creating it (or recycling the least recently updated
+// series at the cap). i is the feature's position in the vector: where the series is looked for
+// first, so that a vector's series are found without hashing a key per feature.
+func (l *Layer) detector(gp **group, prefix []byte, i int, name string) *Detector {
+	g := *gp
+	if g != nil {
+		if i < len(g.els) {
+			if el := g.els[i]; el != nil && el.Value.(*entry).name == name {
+				l.lru.MoveToFront(el)
+				return el.Value.(*entry).det
+			}
+		}
+		for _, el := range g.els {
+			if el != nil && el.Value.(*entry).name == name {
+				l.lru.MoveToFront(el)
+				return el.Value.(*entry).det
+			}
+		}
+	}
 	var reuse *list.Element
-	for len(l.series) >= l.cfg.MaxSeries {
+	for l.n >= l.cfg.MaxSeries {
 		old := l.lru.Back()
-		delete(l.series, old.Value.(*entry).key)
+		l.unlink(old.Value.(*entry))
 		l.Evicted++
-		if len(l.series) < l.cfg.MaxSeries { // the last one evicted is recycled for key
+		if l.n < l.cfg.MaxSeries { // the last one evicted is recycled for this series
 			reuse = old
 			break
 		}
 		l.lru.Remove(old)
 	}
-	if reuse != nil { // no allocation at the cap: the evicted entry and detector become key's
-		e := reuse.Value.(*entry)
-		e.key = key
+	if g == nil {
+		g = &group{key: string(prefix)}
+		*gp = g
+	}
+	if g.live == 0 { // new, or emptied by the eviction above
+		l.groups[g.key] = g
+	}
+	idx := -1
+	if i < len(g.els) && g.els[i] == nil {
+		idx = i
+	} else if i >= len(g.els) {
+		for len(g.els) <= i {
+			g.els = append(g.els, nil)
+		}
+		idx = i
+	} else {
+		for j, el := range g.els {
+			if el == nil {
+				idx = j
+				break
+			}
+		}
+		if idx < 0 {
+			idx = len(g.els)
+			g.els = append(g.els, nil)
+		}
+	}
+	var e *entry
+	if reuse != nil { // no allocation at the cap: the evicted entry and detector become this series'
+		e = reuse.Value.(*entry)
 		e.det.reset(l.cfg.Detector)
 		l.lru.MoveToFront(reuse)
-		l.series[key] = reuse
-		return e.det
+	} else {
+		e = &entry{det: NewDetector(l.cfg.Detector)}
+		reuse = l.lru.PushFront(e)
 	}
-	e := &entry{key: key, det: NewDetector(l.cfg.Detector)}
-	l.series[key] = l.lru.PushFront(e)
+	e.name, e.g, e.idx = name, g, idx
+	g.els[idx] = reuse
+	g.live++
+	l.n++
 	return e.det
 }
 
@@ -167,7 +230,7 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 	buf = append(append(buf, 0), fv.Key...)
 	buf = append(append(buf, 0), fv.Window...)
 	buf = append(buf, 0)
-	prefix := len(buf)
+	g := l.groups[string(buf)]
 	warm := l.warm[:0]
 	defer func() { clear(warm); l.warm = warm[:0]; l.buf = buf[:0] }()
 	watched, minN := 0, -1
@@ -179,8 +242,7 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 			continue
 		}
 		watched++
-		buf = append(buf[:prefix], name...)
-		d := l.detector(buf)
+		d := l.detector(&g, buf, i, name)
 		x := fv.Values[i]
 		if l.cfg.PopulationFloor > 0 && !math.IsNaN(x) && !math.IsInf(x, 0) {
 			pk := append(l.pbuf[:0], fv.KeyKind...)

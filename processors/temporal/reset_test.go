@@ -1,7 +1,10 @@
 package temporal
 
 import (
+	"container/list"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -47,10 +50,13 @@ func TestEvictionRecyclesSeries(t *testing.T) {
 	cfg := DefaultLayerConfig()
 	cfg.MaxSeries = 3
 	l := NewLayer(cfg)
+	det := func(name string) *Detector {
+		g := l.groups["k"]
+		return l.detector(&g, []byte("k"), 0, name)
+	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 50; i++ {
-		d := l.detector([]byte{byte('a' + i%5)})
-		d.Update(t0.Add(time.Duration(i)*time.Minute), float64(i))
+		det(string(rune('a'+i%5))).Update(t0.Add(time.Duration(i)*time.Minute), float64(i))
 		if l.Series() > 3 || l.lru.Len() != l.Series() {
 			t.Fatalf("series %d, lru %d, cap 3", l.Series(), l.lru.Len())
 		}
@@ -59,7 +65,63 @@ func TestEvictionRecyclesSeries(t *testing.T) {
 		t.Fatalf("evicted %d, want 47", l.Evicted)
 	}
 	// 'a' was evicted long ago: it comes back as a new detector.
-	if d := l.detector([]byte("a")); !reflect.DeepEqual(d, NewDetector(cfg.Detector)) {
+	if d := det("a"); !reflect.DeepEqual(d, NewDetector(cfg.Detector)) {
 		t.Fatalf("recycled series is not new: %+v", d)
 	}
+}
+
+// The layer's series (grouped by host+key+window, found by position) are exactly those of a
+// plain LRU map keyed by host+key+window+feature, whatever the features' positions, duplicates
+// and the cap.
+func TestSeriesMatchPlainLRU(t *testing.T) {
+	for _, maxSeries := range []int{1, 4, 13, 1000} {
+		cfg := DefaultLayerConfig()
+		cfg.MaxSeries = maxSeries
+		l := NewLayer(cfg)
+		ref := map[string]*list.Element{}
+		lru := list.New()
+		var evicted uint64
+		refDet := func(key string) *Detector {
+			if el, ok := ref[key]; ok {
+				lru.MoveToFront(el)
+				return el.Value.(*refEntry).det
+			}
+			for len(ref) >= maxSeries {
+				old := lru.Back()
+				lru.Remove(old)
+				delete(ref, old.Value.(*refEntry).key)
+				evicted++
+			}
+			e := &refEntry{key: key, det: NewDetector(cfg.Detector)}
+			ref[key] = lru.PushFront(e)
+			return e.det
+		}
+		r := rand.New(rand.NewPCG(1, uint64(maxSeries)))
+		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for step := 0; step < 3000; step++ {
+			prefix := fmt.Sprintf("h%d\x00k%d\x00w\x00", r.IntN(2), r.IntN(4))
+			g := l.groups[prefix]
+			for i := 0; i < 1+r.IntN(6); i++ {
+				name := fmt.Sprint("f", r.IntN(7))
+				d := l.detector(&g, []byte(prefix), r.IntN(8), name)
+				rd := refDet(prefix + name)
+				ts := t0.Add(time.Duration(step) * time.Minute)
+				a, b := d.Update(ts, float64(step%11)), rd.Update(ts, float64(step%11))
+				if a != b || d.N() != rd.N() {
+					t.Fatalf("cap %d step %d %s%s: %+v n=%d, want %+v n=%d", maxSeries, step, prefix, name, a, d.N(), b, rd.N())
+				}
+			}
+			if l.Series() != len(ref) || l.Evicted != evicted {
+				t.Fatalf("cap %d step %d: %d series %d evicted, want %d and %d", maxSeries, step, l.Series(), l.Evicted, len(ref), evicted)
+			}
+		}
+		if len(l.groups) > 8 {
+			t.Fatalf("%d groups for 8 prefixes", len(l.groups))
+		}
+	}
+}
+
+type refEntry struct {
+	key string
+	det *Detector
 }
