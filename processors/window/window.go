@@ -329,6 +329,7 @@ type shard struct {
 type Window struct {
 	cfg    Config
 	emit   map[string]bool
+	covers [][4]bool // per spec, per kind rank: Spec.covers
 	shards [nShards]shard
 	mu     sync.Mutex // guards stats
 	stats  Stats
@@ -343,6 +344,12 @@ func New(cfg Config) (*Window, error) {
 	w := &Window{cfg: cfg, emit: map[string]bool{}}
 	for _, k := range cfg.KeyKinds {
 		w.emit[k] = true
+	}
+	w.covers = make([][4]bool, len(cfg.Windows))
+	for i, s := range cfg.Windows {
+		for k, r := range kindRank {
+			w.covers[i][r] = s.covers(k)
+		}
 	}
 	for i := range w.shards {
 		w.shards[i].hosts = map[string]*hostState{}
@@ -517,7 +524,7 @@ func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, f upd)
 	}
 	n := len(featureList(ks.kind))
 	for i, s := range w.cfg.Windows {
-		if !s.covers(ks.kind) {
+		if !w.covers[i][ks.rank] {
 			continue
 		}
 		ps := floorTo(t, int64(s.Slide))
