@@ -132,17 +132,66 @@ type Stats struct {
 }
 
 // feature index tables per kind.
-var featIdx = map[string]map[string]int{}
-
-func init() {
+var featIdx = func() map[string]map[string]int {
+	out := map[string]map[string]int{}
 	for _, k := range []string{KindHost, KindProcess, KindInterface, KindDevice} {
 		m := map[string]int{}
 		for i, n := range FeatureNames(k) {
 			m[n] = i
 		}
-		featIdx[k] = m
+		out[k] = m
 	}
+	return out
+}()
+
+// fi is a feature's index in its kind's list, -1 when the kind has no such feature.
+func fi(kind, name string) int {
+	if i, ok := featIdx[kind][name]; ok {
+		return i
+	}
+	return -1
 }
+
+// Indices of the features ingest names literally, resolved once.
+var (
+	fiDeviceDeviceEvents          = fi(KindDevice, "device_events")
+	fiDeviceHrCpuLoad             = fi(KindDevice, "hr.cpu_load")
+	fiDeviceHrSwRunCount          = fi(KindDevice, "hr.sw_run_count")
+	fiDeviceIfOperUpCount         = fi(KindDevice, "if.oper_up_count")
+	fiDeviceSamples               = fi(KindDevice, "samples")
+	fiHostConnCloseCount          = fi(KindHost, "conn.close_count")
+	fiHostConnDistinctRemoteCount = fi(KindHost, "conn.distinct_remote_count")
+	fiHostConnNewRemoteCount      = fi(KindHost, "conn.new_remote_count")
+	fiHostConnOpenCount           = fi(KindHost, "conn.open_count")
+	fiHostEventsCount             = fi(KindHost, "events.count")
+	fiHostListenerNewCount        = fi(KindHost, "listener.new_count")
+	fiHostListenerOpenCount       = fi(KindHost, "listener.open_count")
+	fiHostProcDistinctExeCount    = fi(KindHost, "proc.distinct_exe_count")
+	fiHostProcDistinctUserCount   = fi(KindHost, "proc.distinct_user_count")
+	fiHostProcExecCount           = fi(KindHost, "proc.exec_count")
+	fiHostProcExecRate            = fi(KindHost, "proc.exec_rate")
+	fiHostProcExitCount           = fi(KindHost, "proc.exit_count")
+	fiHostProcNewExeCount         = fi(KindHost, "proc.new_exe_count")
+	fiHostProcPrivEscCount        = fi(KindHost, "proc.priv_esc_count")
+	fiHostSnmpDeviceCount         = fi(KindHost, "snmp.device_count")
+	fiHostSnmpIfErrorsPerS        = fi(KindHost, "snmp.if_errors_per_s")
+	fiHostSnmpIfInOctetsPerS      = fi(KindHost, "snmp.if_in_octets_per_s")
+	fiHostSnmpIfOutOctetsPerS     = fi(KindHost, "snmp.if_out_octets_per_s")
+	fiInterfaceSamples            = fi(KindInterface, "samples")
+	fiProcessChildExecCount       = fi(KindProcess, "child_exec_count")
+	fiProcessConnCount            = fi(KindProcess, "conn_count")
+	fiProcessCpuPercent           = fi(KindProcess, "cpu_percent")
+	fiProcessCpuPercentMax        = fi(KindProcess, "cpu_percent.max")
+	fiProcessDistinctRemoteCount  = fi(KindProcess, "distinct_remote_count")
+	fiProcessFds                  = fi(KindProcess, "fds")
+	fiProcessListenerCount        = fi(KindProcess, "listener_count")
+	fiProcessReadBytesPerS        = fi(KindProcess, "read_bytes_per_s")
+	fiProcessRssBytes             = fi(KindProcess, "rss_bytes")
+	fiProcessRssBytesMax          = fi(KindProcess, "rss_bytes.max")
+	fiProcessSamples              = fi(KindProcess, "samples")
+	fiProcessThreads              = fi(KindProcess, "threads")
+	fiProcessWriteBytesPerS       = fi(KindProcess, "write_bytes_per_s")
+)
 
 func featureList(kind string) []Feature {
 	switch kind {
@@ -566,16 +615,29 @@ func (p *pane) reset() {
 	p.events = p.events[:0]
 }
 
-func (p *pane) add(kind, name string, v float64, t int64) {
-	if i, ok := featIdx[kind][name]; ok {
+func (p *pane) addI(i int, v float64, t int64) {
+	if i >= 0 {
 		p.stats[i].add(v, t)
 	}
 }
 
-func (p *pane) set(kind, name, x string) {
-	if i, ok := featIdx[kind][name]; ok {
+func (p *pane) setI(i int, x string) {
+	if i >= 0 {
 		p.stats[i].n++
 		p.stats[i].addSet(hash64(x))
+	}
+}
+
+func (p *pane) addPerTimeI(i int, v float64, t int64) {
+	if i >= 0 {
+		p.stats[i].add(v, t)
+		p.stats[i].addSet(uint64(t))
+	}
+}
+
+func (p *pane) add(kind, name string, v float64, t int64) {
+	if i, ok := featIdx[kind][name]; ok {
+		p.stats[i].add(v, t)
 	}
 }
 
@@ -634,7 +696,7 @@ func (p *pane) addPerTime(kind, name string, v float64, t int64) {
 
 func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 	host := w.keyOf(hs, KindHost, hs.kb("host"), hs.host, t)
-	w.touch(hs, host, t, ev.ID, func(p *pane) { p.add(KindHost, "events.count", 1, t) })
+	w.touch(hs, host, t, ev.ID, func(p *pane) { p.addI(fiHostEventsCount, 1, t) })
 	switch ev.Kind {
 	case schemas.KindProcessExec, schemas.KindProcessExit, schemas.KindProcessSample:
 		pr := ev.Process
@@ -660,18 +722,18 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 			newExe := pr.Exe != "" && w.firstSeen(hs.seenExe, pr.Exe)
 			privEsc := pr.EUID == 0 && len(pr.Ancestry) > 0 && pr.Ancestry[0].EUID != 0
 			w.touch(hs, host, t, "", func(p *pane) {
-				p.add(KindHost, "proc.exec_count", 1, t)
-				p.add(KindHost, "proc.exec_rate", 1, t)
+				p.addI(fiHostProcExecCount, 1, t)
+				p.addI(fiHostProcExecRate, 1, t)
 				if pr.Exe != "" {
-					p.set(KindHost, "proc.distinct_exe_count", pr.Exe)
+					p.setI(fiHostProcDistinctExeCount, pr.Exe)
 				}
-				p.set(KindHost, "proc.distinct_user_count", strconv.FormatUint(uint64(pr.UID), 10))
+				p.setI(fiHostProcDistinctUserCount, strconv.FormatUint(uint64(pr.UID), 10))
 				if newExe {
-					p.add(KindHost, "proc.new_exe_count", 1, t)
+					p.addI(fiHostProcNewExeCount, 1, t)
 					p.flag(FlagNewExecutable)
 				}
 				if privEsc {
-					p.add(KindHost, "proc.priv_esc_count", 1, t)
+					p.addI(fiHostProcPrivEscCount, 1, t)
 					p.flag(FlagPrivilegeEscalation)
 				}
 			})
@@ -685,23 +747,23 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 			})
 			if ps, ok := hs.procStart[pr.PPID]; ok && pr.PPID != pr.PID {
 				parent := w.keyOf(hs, KindProcess, hs.procKey(pr.PPID, ps), hs.procName[pr.PPID], t)
-				w.touch(hs, parent, t, "", func(p *pane) { p.add(KindProcess, "child_exec_count", 1, t) })
+				w.touch(hs, parent, t, "", func(p *pane) { p.addI(fiProcessChildExecCount, 1, t) })
 			}
 		case schemas.KindProcessExit:
-			w.touch(hs, host, t, "", func(p *pane) { p.add(KindHost, "proc.exit_count", 1, t) })
+			w.touch(hs, host, t, "", func(p *pane) { p.addI(fiHostProcExitCount, 1, t) })
 			delete(hs.procStart, pr.PID)
 			delete(hs.procName, pr.PID)
 		case schemas.KindProcessSample:
 			w.touch(hs, proc, t, ev.ID, func(p *pane) {
-				p.add(KindProcess, "cpu_percent", pr.CPUPercent, t)
-				p.add(KindProcess, "cpu_percent.max", pr.CPUPercent, t)
-				p.add(KindProcess, "rss_bytes", float64(pr.RSSBytes), t)
-				p.add(KindProcess, "rss_bytes.max", float64(pr.RSSBytes), t)
-				p.add(KindProcess, "fds", float64(pr.FDs), t)
-				p.add(KindProcess, "threads", float64(pr.Threads), t)
-				p.add(KindProcess, "read_bytes_per_s", float64(pr.ReadBytes), t)
-				p.add(KindProcess, "write_bytes_per_s", float64(pr.WriteBytes), t)
-				p.add(KindProcess, "samples", 1, t)
+				p.addI(fiProcessCpuPercent, pr.CPUPercent, t)
+				p.addI(fiProcessCpuPercentMax, pr.CPUPercent, t)
+				p.addI(fiProcessRssBytes, float64(pr.RSSBytes), t)
+				p.addI(fiProcessRssBytesMax, float64(pr.RSSBytes), t)
+				p.addI(fiProcessFds, float64(pr.FDs), t)
+				p.addI(fiProcessThreads, float64(pr.Threads), t)
+				p.addI(fiProcessReadBytesPerS, float64(pr.ReadBytes), t)
+				p.addI(fiProcessWriteBytesPerS, float64(pr.WriteBytes), t)
+				p.addI(fiProcessSamples, 1, t)
 			})
 		}
 	case schemas.KindConnection, schemas.KindListener:
@@ -716,23 +778,23 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		opened := c.Action != "closed"
 		if ev.Kind == schemas.KindConnection {
 			if !opened {
-				w.touch(hs, host, t, "", func(p *pane) { p.add(KindHost, "conn.close_count", 1, t) })
+				w.touch(hs, host, t, "", func(p *pane) { p.addI(fiHostConnCloseCount, 1, t) })
 				return
 			}
 			newRem := c.RemoteAddr != "" && w.firstSeen(hs.seenRem, c.RemoteAddr)
 			w.touch(hs, host, t, "", func(p *pane) {
-				p.add(KindHost, "conn.open_count", 1, t)
+				p.addI(fiHostConnOpenCount, 1, t)
 				if c.RemoteAddr != "" {
-					p.set(KindHost, "conn.distinct_remote_count", c.RemoteAddr)
+					p.setI(fiHostConnDistinctRemoteCount, c.RemoteAddr)
 				}
 				if newRem {
-					p.add(KindHost, "conn.new_remote_count", 1, t)
+					p.addI(fiHostConnNewRemoteCount, 1, t)
 				}
 			})
 			w.touch(hs, proc, t, ev.ID, func(p *pane) {
-				p.add(KindProcess, "conn_count", 1, t)
+				p.addI(fiProcessConnCount, 1, t)
 				if c.RemoteAddr != "" {
-					p.set(KindProcess, "distinct_remote_count", c.RemoteAddr)
+					p.setI(fiProcessDistinctRemoteCount, c.RemoteAddr)
 				}
 			})
 			return
@@ -743,13 +805,13 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		lkey := c.Proto + "|" + c.LocalAddr + "|" + strconv.Itoa(int(c.LocalPort)) + "|" + c.Exe
 		newL := w.firstSeen(hs.seenLst, lkey)
 		w.touch(hs, host, t, "", func(p *pane) {
-			p.add(KindHost, "listener.open_count", 1, t)
+			p.addI(fiHostListenerOpenCount, 1, t)
 			if newL {
-				p.add(KindHost, "listener.new_count", 1, t)
+				p.addI(fiHostListenerNewCount, 1, t)
 				p.flag(FlagNewListener)
 			}
 		})
-		w.touch(hs, proc, t, ev.ID, func(p *pane) { p.add(KindProcess, "listener_count", 1, t) })
+		w.touch(hs, proc, t, ev.ID, func(p *pane) { p.addI(fiProcessListenerCount, 1, t) })
 	case schemas.KindHostMetric:
 		m := ev.Metric
 		if m == nil || math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
@@ -773,7 +835,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 				for _, f := range fs {
 					p.add(KindInterface, f, m.Value, t)
 				}
-				p.add(KindInterface, "samples", 1, t)
+				p.addI(fiInterfaceSamples, 1, t)
 			})
 		}
 	case schemas.KindSNMPMetric:
@@ -791,28 +853,28 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 			iface = m.Labels["ifIndex"]
 		}
 		w.touch(hs, host, t, "", func(p *pane) {
-			p.set(KindHost, "snmp.device_count", dev)
+			p.setI(fiHostSnmpDeviceCount, dev)
 			switch m.Name {
 			case "if.in_octets_per_s":
-				p.addPerTime(KindHost, "snmp.if_in_octets_per_s", m.Value, t)
+				p.addPerTimeI(fiHostSnmpIfInOctetsPerS, m.Value, t)
 			case "if.out_octets_per_s":
-				p.addPerTime(KindHost, "snmp.if_out_octets_per_s", m.Value, t)
+				p.addPerTimeI(fiHostSnmpIfOutOctetsPerS, m.Value, t)
 			case "if.in_errors_per_s", "if.out_errors_per_s":
-				p.addPerTime(KindHost, "snmp.if_errors_per_s", m.Value, t)
+				p.addPerTimeI(fiHostSnmpIfErrorsPerS, m.Value, t)
 			}
 		})
 		w.touch(hs, dk, t, ev.ID, func(p *pane) {
-			p.add(KindDevice, "samples", 1, t)
+			p.addI(fiDeviceSamples, 1, t)
 			switch {
 			case sumPerTime["device/"+m.Name]:
 				p.addPerTime(KindDevice, m.Name, m.Value, t)
 			case m.Name == "hr.swrun_count":
-				p.add(KindDevice, "hr.sw_run_count", m.Value, t)
+				p.addI(fiDeviceHrSwRunCount, m.Value, t)
 			case m.Name == "hr.processor_load_percent":
-				p.add(KindDevice, "hr.cpu_load", m.Value, t)
+				p.addI(fiDeviceHrCpuLoad, m.Value, t)
 			case m.Name == "if.oper_status":
 				if m.Value == 1 {
-					p.set(KindDevice, "if.oper_up_count", iface)
+					p.setI(fiDeviceIfOperUpCount, iface)
 				}
 			default:
 				p.add(KindDevice, m.Name, m.Value, t)
@@ -824,13 +886,13 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 				for _, f := range fs {
 					p.add(KindInterface, f, m.Value, t)
 				}
-				p.add(KindInterface, "samples", 1, t)
+				p.addI(fiInterfaceSamples, 1, t)
 			})
 		}
 	case schemas.KindDevice:
 		if d := ev.Device; d != nil {
 			dk := w.keyOf(hs, KindDevice, hs.kb("dev:", d.Address), firstNonEmpty(d.SysName, d.Address), t)
-			w.touch(hs, dk, t, ev.ID, func(p *pane) { p.add(KindDevice, "device_events", 1, t) })
+			w.touch(hs, dk, t, ev.ID, func(p *pane) { p.addI(fiDeviceDeviceEvents, 1, t) })
 		}
 	}
 }
