@@ -320,7 +320,29 @@ func (h *idleHeap) pop() idleEntry {
 	s[0] = s[n]
 	s[n] = idleEntry{}
 	s = s[:n]
-	for i := 0; ; {
+	s.down(0)
+	*h = s
+	return top
+}
+
+// drop removes the entries of dropped keys and restores the heap order.
+func (h *idleHeap) drop() {
+	s := (*h)[:0]
+	for _, e := range *h {
+		if !e.ks.dropped {
+			s = append(s, e)
+		}
+	}
+	clear((*h)[len(s):])
+	for i := len(s)/2 - 1; i >= 0; i-- {
+		s.down(i)
+	}
+	*h = s
+}
+
+func (h idleHeap) down(i int) {
+	s, n := h, len(h)
+	for {
 		l, r, m := 2*i+1, 2*i+2, i
 		if l < n && s.less(l, m) {
 			m = l
@@ -334,8 +356,6 @@ func (h *idleHeap) pop() idleEntry {
 		s[i], s[m] = s[m], s[i]
 		i = m
 	}
-	*h = s
-	return top
 }
 
 // hostState is everything known about one host.
@@ -1060,6 +1080,7 @@ func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.Feat
 		}
 		clear(hs.pending[len(keep):])
 		hs.pending = keep
+		hs.idle.drop()
 	}
 	hs.drop = drop[:0]
 	w.mu.Lock()
