@@ -237,6 +237,7 @@ func NewDetector(cfg Config) *Detector {
 func (d *Detector) reset(cfg Config) {
 	cfg = cfg.withDefaults()
 	season, seasonN, seasonPeak := d.season, d.seasonN, d.seasonPeak
+	oldRefractory, oldDecay, wasInit := d.cfg.Refractory, d.peakDecay, d.alpha != 0
 	*d = Detector{
 		cfg:        cfg,
 		alpha:      1 / float64(cfg.Horizon),
@@ -245,7 +246,11 @@ func (d *Detector) reset(cfg Config) {
 		histWeight: 1,
 	}
 	if cfg.Refractory > 0 {
-		d.peakDecay = math.Pow(0.5, 1/float64(cfg.Refractory))
+		if wasInit && oldRefractory == cfg.Refractory { // recycled: the same decay, without math.Pow
+			d.peakDecay = oldDecay
+		} else {
+			d.peakDecay = math.Pow(0.5, 1/float64(cfg.Refractory))
+		}
 	}
 	if cfg.Seasonal {
 		n := cfg.SeasonBuckets
