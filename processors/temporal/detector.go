@@ -238,13 +238,12 @@ func (d *Detector) reset(cfg Config) {
 	cfg = cfg.withDefaults()
 	season, seasonN, seasonPeak := d.season, d.seasonN, d.seasonPeak
 	oldRefractory, oldDecay, wasInit := d.cfg.Refractory, d.peakDecay, d.alpha != 0
-	*d = Detector{
-		cfg:        cfg,
-		alpha:      1 / float64(cfg.Horizon),
-		alphaS:     1 / float64(cfg.ShortHorizon),
-		alphaC:     1 / float64(cfg.CalibrationHorizon),
-		histWeight: 1,
-	}
+	*d = Detector{} // cleared in place (a composite literal would be built, then copied)
+	d.cfg = cfg
+	d.alpha = 1 / float64(cfg.Horizon)
+	d.alphaS = 1 / float64(cfg.ShortHorizon)
+	d.alphaC = 1 / float64(cfg.CalibrationHorizon)
+	d.histWeight = 1
 	if cfg.Refractory > 0 {
 		if wasInit && oldRefractory == cfg.Refractory { // recycled: the same decay, without math.Pow
 			d.peakDecay = oldDecay
