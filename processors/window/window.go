@@ -618,7 +618,7 @@ func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, f upd)
 }
 
 // maxReusedSet is the largest distinct-value set a recycled pane keeps (cleared) for reuse.
-const maxReusedSet = 256
+const maxReusedSet = 1024
 
 // reset empties a closed pane for reuse, as new as &pane{stats: make([]stat, n)}.
 func (p *pane) reset() {
@@ -1100,11 +1100,8 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 		hs.merged = make([]stat, len(feats))
 	}
 	merged := hs.merged[:len(feats)]
-	for i := range merged {
+	for i := range merged { // the scratch keeps its sets: as large as one window's distinct values
 		set := merged[i].set
-		if len(set) > maxReusedSet {
-			set = nil
-		}
 		clear(set)
 		merged[i] = stat{set: set}
 	}
