@@ -381,6 +381,7 @@ type hostState struct {
 	kbuf     []byte     // key scratch (kb, procKey)
 	free     [4][]*pane // closed panes for reuse, by kind rank
 	merged   []stat     // vector's scratch
+	times    []int      // vector's scratch
 	flags    []string   // vector's scratch
 	idbuf    []byte     // vector's scratch
 }
@@ -1100,6 +1101,11 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 		hs.merged = make([]stat, len(feats))
 	}
 	merged := hs.merged[:len(feats)]
+	if cap(hs.times) < len(feats) {
+		hs.times = make([]int, len(feats))
+	}
+	times := hs.times[:len(feats)]
+	clear(times)
 	for i := range merged { // the scratch keeps its sets: as large as one window's distinct values
 		set := merged[i].set
 		clear(set)
@@ -1113,7 +1119,12 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 			continue
 		}
 		for i := range p.stats {
-			mergeStat(&merged[i], &p.stats[i])
+			// Per-time features count distinct sample times: the panes' times are disjoint, so
+			// the window's count is the sum of the panes' (no set to merge).
+			mergeStat(&merged[i], &p.stats[i], !perTime[i])
+			if perTime[i] {
+				times[i] += len(p.stats[i].set)
+			}
 		}
 		for f := range p.flags {
 			flags = append(flags, f)
@@ -1131,8 +1142,8 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 		var v float64
 		switch {
 		case perTime[i]:
-			if len(st.set) > 0 {
-				v = st.sum / float64(len(st.set))
+			if times[i] > 0 {
+				v = st.sum / float64(times[i])
 			}
 		case f.Agg == AggCount || f.Agg == AggNew:
 			v = st.n
@@ -1191,7 +1202,7 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 	}
 }
 
-func mergeStat(d, s *stat) {
+func mergeStat(d, s *stat, withSet bool) {
 	if s.n == 0 && len(s.set) == 0 {
 		return
 	}
@@ -1212,8 +1223,10 @@ func mergeStat(d, s *stat) {
 	d.n += s.n
 	d.sum += s.sum
 	d.sumsq += s.sumsq
-	for x := range s.set {
-		d.addSet(x)
+	if withSet {
+		for x := range s.set {
+			d.addSet(x)
+		}
 	}
 }
 
