@@ -708,6 +708,34 @@ var ifaceMetric = map[string][]string{
 	"if.in_discards_per_s": {"in_discards_per_s"}, "if.out_discards_per_s": {"out_discards_per_s"},
 }
 
+// featRef is a feature's index and whether it is a per-time feature.
+type featRef struct {
+	i       int
+	perTime bool
+}
+
+// hostMetricIdx and ifaceMetricIdx are hostMetricFeatures and ifaceMetric resolved to indices.
+var (
+	hostMetricIdx = func() map[string][]featRef {
+		out := map[string][]featRef{}
+		for m, fs := range hostMetricFeatures {
+			for _, f := range fs {
+				out[m] = append(out[m], featRef{fi(KindHost, f), sumPerTime["host/"+f]})
+			}
+		}
+		return out
+	}()
+	ifaceMetricIdx = func() map[string][]int {
+		out := map[string][]int{}
+		for m, fs := range ifaceMetric {
+			for _, f := range fs {
+				out[m] = append(out[m], fi(KindInterface, f))
+			}
+		}
+		return out
+	}()
+)
+
 func (p *pane) addPerTime(kind, name string, v float64, t int64) {
 	if i, ok := featIdx[kind][name]; ok {
 		p.stats[i].add(v, t)
@@ -840,21 +868,22 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		}
 		iface := m.Labels["interface"]
 		if iface != "lo" {
+			hm := hostMetricIdx[m.Name]
 			w.touch(hs, host, t, "", func(p *pane) {
-				for _, f := range hostMetricFeatures[m.Name] {
-					if sumPerTime["host/"+f] {
-						p.addPerTime(KindHost, f, m.Value, t)
+				for _, f := range hm {
+					if f.perTime {
+						p.addPerTimeI(f.i, m.Value, t)
 					} else {
-						p.add(KindHost, f, m.Value, t)
+						p.addI(f.i, m.Value, t)
 					}
 				}
 			})
 		}
-		if fs := ifaceMetric[m.Name]; iface != "" && fs != nil {
+		if fs := ifaceMetricIdx[m.Name]; iface != "" && fs != nil {
 			ik := w.keyOf(hs, KindInterface, hs.kb("if:", iface), iface, t)
 			w.touch(hs, ik, t, ev.ID, func(p *pane) {
-				for _, f := range fs {
-					p.add(KindInterface, f, m.Value, t)
+				for _, i := range fs {
+					p.addI(i, m.Value, t)
 				}
 				p.addI(fiInterfaceSamples, 1, t)
 			})
@@ -901,11 +930,11 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 				p.add(KindDevice, m.Name, m.Value, t)
 			}
 		})
-		if fs := ifaceMetric[m.Name]; iface != "" && fs != nil {
+		if fs := ifaceMetricIdx[m.Name]; iface != "" && fs != nil {
 			ik := w.keyOf(hs, KindInterface, hs.kb("if:", dev, "/", iface), dev+"/"+iface, t)
 			w.touch(hs, ik, t, ev.ID, func(p *pane) {
-				for _, f := range fs {
-					p.add(KindInterface, f, m.Value, t)
+				for _, i := range fs {
+					p.addI(i, m.Value, t)
 				}
 				p.addI(fiInterfaceSamples, 1, t)
 			})
