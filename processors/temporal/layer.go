@@ -272,7 +272,7 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 		if watched == 0 {
 			out.Abstain = "no watched features in the vector"
 		} else {
-			out.Abstain = fmt.Sprintf("warming up: %d of %d points", minN, l.cfg.Detector.Warmup+1)
+			out.Abstain = "warming up: " + strconv.Itoa(minN) + " of " + strconv.Itoa(l.cfg.Detector.Warmup+1) + " points"
 		}
 		return out
 	}
