@@ -73,7 +73,7 @@ func DefaultConfig() Config {
 		MinScore:           0.3,
 		AgreementThreshold: 0.5,
 		AgreementBonus:     0.5,
-		LevelFloors:        map[string]float64{"critical": 0.95, "high": 0.7},
+		LevelFloors:        map[string]float64{"critical": 0.95, "high": 0.7, "medium": 0.5},
 		SoloCaps:           map[string]float64{schemas.LayerTemporal: 0.85, schemas.LayerIForest: 0.85},
 		OpenFor:            10 * time.Minute,
 		MaxOpen:            100000,

@@ -37,6 +37,8 @@ func TestCombine(t *testing.T) {
 		{"agreement raises", []schemas.LayerResult{res("geometric", 0.6), res("temporal", 0.6), res("iforest", 0.6)}, 0.768, schemas.SeverityHigh},
 		{"statistics alone stay below CRITICAL", []schemas.LayerResult{res("temporal", 0.99)}, 0.85, schemas.SeverityHigh},
 		{"critical rule alone", []schemas.LayerResult{res("geometric", 0.5, crit)}, 0.95, schemas.SeverityCritical},
+		{"a medium rule keeps MEDIUM against quiet stats", []schemas.LayerResult{res("geometric", 0.5, schemas.Reason{ID: "m", Level: "medium"}), res("temporal", 0.03)}, 0.5, schemas.SeverityMedium},
+		{"a low rule is lowered by quiet stats", []schemas.LayerResult{res("geometric", 0.3, schemas.Reason{ID: "l", Level: "low"}), res("temporal", 0.0)}, 0.2, ""},
 		{"critical rule with quiet stats", []schemas.LayerResult{res("geometric", 0.5, crit), res("temporal", 0.0), res("iforest", 0.1)}, 0.95, schemas.SeverityCritical},
 	}
 	for _, tc := range tests {

@@ -60,8 +60,8 @@ already in the stream pass through untouched.`).
 				Description("With two or more agreeing layers, the fraction of the gap between the weighted mean and the noisy-OR that is added (0 = none, 1 = noisy-OR).").
 				Default(d.AgreementBonus),
 			service.NewFloatMapField(fieldLevelFloors).
-				Description("Minimum fused score when any reason carries the Sigma level named (critical alone is enough for CRITICAL).").
-				Default(map[string]any{"critical": d.LevelFloors["critical"], "high": d.LevelFloors["high"]}).
+				Description("Minimum fused score when any reason carries the Sigma level named: a rule keeps its severity when the statistics find the entity ordinary, and critical alone is enough for CRITICAL. Levels not named (low, informational) can be lowered by quiet statistics.").
+				Default(map[string]any{"critical": d.LevelFloors["critical"], "high": d.LevelFloors["high"], "medium": d.LevelFloors["medium"]}).
 				Example(map[string]any{"critical": 0.95}),
 			service.NewFloatMapField(fieldSoloCaps).
 				Description("Highest fused score when only the named layer spoke: statistics alone stay below CRITICAL, which takes agreement between layers or a critical rule.").
