@@ -67,6 +67,12 @@ var expectedErrors = map[string][]string{
 		"many_problems.bad.yaml:12:17: api.sql_max_rows 0 is out of range: 1..1000000 rows",
 		"many_problems.bad.yaml:14:10: log.level \"loud\" is not one of debug, info, warn, error",
 	},
+	"unknown_and_invalid.bad.yaml": {
+		"unknown_and_invalid.bad.yaml:3:11: api.listen port \"99999\" is out of range: 1..65535",
+		"unknown_and_invalid.bad.yaml:4:3: unknown key \"bogus\" in api (allowed: enabled, listen, token_env, tls, sql_max_rows, sql_max_bytes, sql_timeout)",
+		"unknown_and_invalid.bad.yaml:6:14: warehouse.retention 5m is out of range: 1h..3650d",
+		"unknown_and_invalid.bad.yaml:8:10: log.level \"loud\" is not one of debug, info, warn, error",
+	},
 	"merge_key.bad.yaml": {
 		"merge_key.bad.yaml:1:1: unknown key \"defaults\" at the top level (allowed: data_dir, host_id, role, warehouse, bus, api, metrics, benthos_http, pipelines, models, rules, log)",
 		"merge_key.bad.yaml:4:3: api: YAML merge keys (<<) are not supported; write the keys out",

@@ -22,6 +22,9 @@ type decoder struct {
 	keys map[string]*yaml.Node // dotted path -> key node
 	// depth guards against alias cycles (`a: &x [*x]`) and absurd nesting.
 	depth int
+	// soft counts errors that leave every decoded value as it was (unknown keys), so that
+	// validation still runs and the report lists every problem at once.
+	soft int
 }
 
 func newDecoder(file string) *decoder {
@@ -210,6 +213,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path, name string)
 				where = "at the top level"
 			}
 			d.errAt(k, "unknown key %q %s (allowed: %s)", k.Value, where, strings.Join(allowed, ", "))
+			d.soft++
 			continue
 		}
 		sub := k.Value

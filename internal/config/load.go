@@ -78,8 +78,9 @@ func Parse(data []byte, file string, opts Options) (*Config, error) {
 	if root := d.parseDocument(data); root != nil {
 		d.decode(root, reflect.ValueOf(c).Elem(), "")
 	}
-	if len(d.errs) == 0 {
-		// Validate only what decoded cleanly: a type error already says what is wrong.
+	if len(d.errs) == d.soft {
+		// Validate only what decoded cleanly: a type error already says what is wrong. Unknown
+		// keys change no value, so the values beside them are still checked.
 		v := &validator{d: d, c: c, opts: opts}
 		v.validate()
 	}
