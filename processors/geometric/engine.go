@@ -112,17 +112,21 @@ func (e *Engine) Report() *sigma.LoadReport { return e.cur.Load().report }
 // Ruleset returns the rules in force.
 func (e *Engine) Ruleset() *sigma.Ruleset { return e.cur.Load().rs }
 
-// Reload reads every rule again and swaps the new set in atomically. On an error reading the
-// directories the old set stays in force. Rules that fail to compile are skipped and listed in
+// Reload reads every rule again and swaps the new set in atomically. A directory that cannot be
+// read (e.g. does not exist) is skipped and named in the report's Paths; when none can be read
+// the old set stays in force and the error wraps ErrNoRules. Rules that fail to compile are skipped and listed in
 // the report.
 func (e *Engine) Reload() (*sigma.LoadReport, error) {
 	paths := append(append([]string(nil), e.cfg.RuleDirs...), e.cfg.SigmaDirs...)
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("%w: no rule directories configured", ErrNoRules)
 	}
-	rep, err := sigma.LoadPaths(e.schema, paths...)
+	rep, err := sigma.LoadPathsSkipMissing(e.schema, paths...)
 	if err != nil {
 		return nil, err
+	}
+	if unread := rep.UnreadPaths(); len(unread) == len(paths) {
+		return nil, fmt.Errorf("%w: %s", ErrNoRules, strings.Join(unread, "; "))
 	}
 	l := &loaded{
 		rs:     sigma.NewRuleset(e.schema, rep.Rules, sigma.Options{Categories: Categories}),

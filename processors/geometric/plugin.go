@@ -2,6 +2,7 @@ package geometric
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -79,7 +80,7 @@ type processor struct {
 	log    *service.Logger
 
 	judged, matched, suppressed, failed, reloads, ruleErrors *service.MetricCounter
-	rules                                                    *service.MetricGauge
+	rules, rulesLoaded                                       *service.MetricGauge
 }
 
 func newProcessor(conf *service.ParsedConfig, res *service.Resources) (service.BatchProcessor, error) {
@@ -137,6 +138,8 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (service.B
 		reloads:    m.NewCounter("amoskys_geometric_reloads_total"),
 		ruleErrors: m.NewCounter("amoskys_geometric_rule_errors_total"),
 		rules:      m.NewGauge("amoskys_geometric_rules"),
+		// Every rule loaded, active or not; 0 means the configured directories hold no rules.
+		rulesLoaded: m.NewGauge("amoskys_geometric_rules_loaded"),
 	}
 	p.report(e.Report())
 	if watch {
@@ -161,8 +164,12 @@ func (p *processor) report(rep *sigma.LoadReport) {
 	for _, e := range rep.Errors {
 		p.log.Warnf("geometric: rule not loaded: %v", e)
 	}
+	for _, w := range PathWarnings(rep) {
+		p.log.Warnf("%s", w)
+	}
 	p.ruleErrors.Incr(int64(len(rep.Errors)))
 	p.rules.Set(int64(p.e.Ruleset().ActiveCount()))
+	p.rulesLoaded.Set(int64(len(rep.Rules)))
 	p.log.Infof("geometric: %d rules loaded from %d files (%d active), %d not loaded", len(rep.Rules), rep.Files, p.e.Ruleset().ActiveCount(), len(rep.Errors))
 }
 
@@ -211,6 +218,24 @@ func strs(s []string) []any {
 	out := make([]any, len(s))
 	for i, v := range s {
 		out[i] = v
+	}
+	return out
+}
+
+// PathWarnings says which configured rule paths do not exist (or cannot be read) or yield no
+// rule: a typo or a broken link there silently disarms the layer otherwise.
+func PathWarnings(rep *sigma.LoadReport) []string {
+	var out []string
+	for _, pr := range rep.Paths {
+		switch {
+		case pr.Err != nil:
+			out = append(out, fmt.Sprintf("geometric: rules path %s not loaded: %v", pr.Path, pr.Err))
+		case pr.Rules == 0:
+			out = append(out, fmt.Sprintf("geometric: rules path %s yielded 0 rules (%d .yml/.yaml files read)", pr.Path, pr.Files))
+		}
+	}
+	if len(rep.Rules) == 0 {
+		out = append(out, "geometric: 0 rules loaded: the geometric layer will match nothing")
 	}
 	return out
 }

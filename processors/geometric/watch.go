@@ -2,7 +2,6 @@ package geometric
 
 import (
 	"context"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -22,10 +21,9 @@ func (e *Engine) Watch(ctx context.Context, debounce time.Duration, onReload fun
 		return err
 	}
 	addTree := func(root string) {
-		_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				_ = w.Add(p)
-			}
+		// Follows links like the loader does, so a linked rules tree reloads too.
+		_ = sigma.WalkDirs(root, func(dir string, _ []os.DirEntry) error {
+			_ = w.Add(dir)
 			return nil
 		})
 	}

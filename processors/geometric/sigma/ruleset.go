@@ -109,42 +109,56 @@ type LoadReport struct {
 	Files  int
 	Rules  []*Rule
 	Errors []*LoadError
+	Paths  []PathReport // one per path given, in order
+}
+
+// PathReport is what one configured file or directory yielded.
+type PathReport struct {
+	Path  string
+	Files int   // rule files read under it
+	Rules int   // rules parsed from them (before duplicates across paths are dropped)
+	Err   error // the path could not be read (e.g. it does not exist); nil otherwise
+}
+
+// UnreadPaths describes the paths that could not be read, one "path: error" each.
+func (r *LoadReport) UnreadPaths() []string {
+	var out []string
+	for _, p := range r.Paths {
+		if p.Err != nil {
+			out = append(out, p.Err.Error())
+		}
+	}
+	return out
 }
 
 // LoadPaths loads every .yml/.yaml file under the given files or directories, recursively,
-// in lexical order. Files under a directory named "tests" (rule fixtures) are skipped.
-// It keeps going after bad rules and returns them in the report.
+// in lexical order, following symbolic links to directories and files (each directory is read
+// once, so a link loop ends). Files under a directory named "tests" (rule fixtures) or a hidden
+// one are skipped. It keeps going after bad rules and returns them in the report; a path that
+// cannot be read is an error.
 func LoadPaths(s *Schema, paths ...string) (*LoadReport, error) {
+	return load(s, false, paths)
+}
+
+// LoadPathsSkipMissing is LoadPaths, except that a path that cannot be read is recorded in its
+// PathReport and skipped instead of failing the load.
+func LoadPathsSkipMissing(s *Schema, paths ...string) (*LoadReport, error) {
+	return load(s, true, paths)
+}
+
+func load(s *Schema, skipMissing bool, paths []string) (*LoadReport, error) {
 	rep := &LoadReport{}
 	for _, root := range paths {
-		st, err := os.Stat(root)
+		pr := PathReport{Path: root}
+		files, err := RuleFiles(root)
 		if err != nil {
-			return nil, fmt.Errorf("rules path: %w", err)
-		}
-		var files []string
-		if !st.IsDir() {
-			files = []string{root}
-		} else {
-			err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return err
-				}
-				if d.IsDir() {
-					if p != root && (d.Name() == "tests" || strings.HasPrefix(d.Name(), ".")) {
-						return filepath.SkipDir
-					}
-					return nil
-				}
-				if ext := filepath.Ext(p); ext == ".yml" || ext == ".yaml" {
-					files = append(files, p)
-				}
-				return nil
-			})
-			if err != nil {
-				return nil, fmt.Errorf("walking %s: %w", root, err)
+			if !skipMissing {
+				return nil, err
 			}
+			pr.Err = err
+			rep.Paths = append(rep.Paths, pr)
+			continue
 		}
-		sort.Strings(files)
 		for _, f := range files {
 			data, err := os.ReadFile(f)
 			if err != nil {
@@ -152,16 +166,104 @@ func LoadPaths(s *Schema, paths ...string) (*LoadReport, error) {
 				continue
 			}
 			rep.Files++
+			pr.Files++
 			rules, err := Parse(f, data, s)
+			pr.Rules += len(rules)
 			rep.Rules = append(rep.Rules, rules...)
 			rep.Errors = append(rep.Errors, loadErrors(f, err)...)
 		}
+		rep.Paths = append(rep.Paths, pr)
 	}
 	var dups []*LoadError
 	rep.Rules, dups = dropDuplicateIDs(rep.Rules)
 	rep.Errors = append(rep.Errors, dups...)
 	return rep, nil
 }
+
+// RuleFiles lists the .yml/.yaml files under root (a file or a directory, possibly a symbolic
+// link), sorted, as LoadPaths reads them.
+func RuleFiles(root string) ([]string, error) {
+	st, err := os.Stat(root)
+	if err != nil {
+		return nil, fmt.Errorf("rules path: %w", err)
+	}
+	if !st.IsDir() {
+		return []string{root}, nil
+	}
+	var files []string
+	err = WalkDirs(root, func(dir string, entries []os.DirEntry) error {
+		for _, d := range entries {
+			if d.IsDir() {
+				continue
+			}
+			p := filepath.Join(dir, d.Name())
+			if ext := filepath.Ext(p); ext == ".yml" || ext == ".yaml" {
+				files = append(files, p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("walking %s: %w", root, err)
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// WalkDirs calls fn for root and every directory under it whose name is neither "tests" nor
+// hidden, following symbolic links. fn gets the directory's path (through the links, as the
+// caller named it) and its entries, with every link replaced by an entry describing its target;
+// dangling links are left out. A directory reached twice (a link loop, or two links to one
+// directory) is visited once.
+func WalkDirs(root string, fn func(dir string, entries []os.DirEntry) error) error {
+	seen := map[string]bool{}
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil {
+			return err
+		}
+		if seen[real] {
+			return nil
+		}
+		seen[real] = true
+		raw, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		entries := make([]os.DirEntry, 0, len(raw))
+		for _, d := range raw {
+			if d.Type()&fs.ModeSymlink != 0 {
+				st, err := os.Stat(filepath.Join(dir, d.Name()))
+				if err != nil {
+					continue // dangling link
+				}
+				d = fs.FileInfoToDirEntry(namedInfo{st, d.Name()})
+			}
+			entries = append(entries, d)
+		}
+		if err := fn(dir, entries); err != nil {
+			return err
+		}
+		for _, d := range entries {
+			if d.IsDir() && d.Name() != "tests" && !strings.HasPrefix(d.Name(), ".") {
+				if err := walk(filepath.Join(dir, d.Name())); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk(root)
+}
+
+// namedInfo is a link target's FileInfo under the link's name.
+type namedInfo struct {
+	fs.FileInfo
+	name string
+}
+
+func (n namedInfo) Name() string { return n.name }
 
 func loadErrors(file string, err error) []*LoadError {
 	if err == nil {
