@@ -2,6 +2,7 @@ package geometric
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -42,7 +43,7 @@ evidence fields and values. No match attaches nothing (the layer says nothing). 
 on; feature vectors and alerts pass untouched. Rules reload atomically when their files change.`).
 		Fields(
 			service.NewStringListField(fieldRulesDirs).
-				Description("Directories (or files) of our own rules, read recursively; a `tests` subdirectory holds fixtures and is skipped. Empty: $AMOSKYS_RULES_DIR, else ./rules.").
+				Description("Directories (or files) of our own rules, read recursively, following symbolic links; a `tests` subdirectory holds fixtures and is skipped. Empty: $AMOSKYS_RULES_DIR, else ./rules. A path that does not exist or yields no rule is logged at WARN (the amoskys_geometric_rules_loaded gauge counts the rules loaded); when none can be read the processor fails to start.").
 				Default([]any{}).Example([]any{"${AMOSKYS_RULES_DIR:./rules}"}),
 			service.NewStringListField(fieldSigmaDirs).
 				Description("Extra Sigma rule trees, e.g. the SigmaHQ rules/linux directory. Rules of categories this layer does not see load but stay inactive.").
@@ -229,7 +230,11 @@ func PathWarnings(rep *sigma.LoadReport) []string {
 	for _, pr := range rep.Paths {
 		switch {
 		case pr.Err != nil:
-			out = append(out, fmt.Sprintf("geometric: rules path %s not loaded: %v", pr.Path, pr.Err))
+			err := pr.Err
+			if u := errors.Unwrap(err); u != nil {
+				err = u // the *fs.PathError, without the loader's "rules path:" prefix
+			}
+			out = append(out, fmt.Sprintf("geometric: rules path %s not loaded: %v", pr.Path, err))
 		case pr.Rules == 0:
 			out = append(out, fmt.Sprintf("geometric: rules path %s yielded 0 rules (%d .yml/.yaml files read)", pr.Path, pr.Files))
 		}
