@@ -41,6 +41,7 @@ type Stats struct {
 	MissedExecs     uint64 // processes the connector did not report, found by a snapshot
 	MissedExits     uint64 // exits the connector did not report, found by a snapshot
 	Overruns        uint64 // connector receive-buffer overruns (events lost, reconciled later)
+	ReplacedExecs   uint64 // execs emitted partial: /proc already showed a later exec's image
 	Dropped         uint64 // events dropped because the consumer lagged past QueueLimit
 	ReadErrors      uint64 // /proc reads that failed (the process had usually gone)
 	Snapshots       uint64 // snapshots taken
@@ -79,8 +80,12 @@ type Collector struct {
 	bootMinusMono atomic.Int64 // CLOCK_BOOTTIME minus CLOCK_MONOTONIC: time suspended
 	started       atomic.Bool
 
+	// ahead holds connector events received but not yet handled (read ahead to learn whether a
+	// process exec'd again while its previous exec's /proc was read). Reader goroutine only.
+	ahead []cnEvent
+
 	st struct {
-		connector, execs, exits, samples, missedExecs, missedExits, overruns, dropped, readErrors, snapshots atomic.Uint64
+		connector, execs, exits, samples, missedExecs, missedExits, overruns, dropped, readErrors, snapshots, replaced atomic.Uint64
 	}
 }
 
@@ -120,7 +125,7 @@ func (c *Collector) Stats() Stats {
 	return Stats{
 		ConnectorEvents: c.st.connector.Load(), Execs: c.st.execs.Load(), Exits: c.st.exits.Load(),
 		Samples: c.st.samples.Load(), MissedExecs: c.st.missedExecs.Load(), MissedExits: c.st.missedExits.Load(),
-		Overruns: c.st.overruns.Load(), Dropped: c.st.dropped.Load(), ReadErrors: c.st.readErrors.Load(),
+		Overruns: c.st.overruns.Load(), ReplacedExecs: c.st.replaced.Load(), Dropped: c.st.dropped.Load(), ReadErrors: c.st.readErrors.Load(),
 		Snapshots: c.st.snapshots.Load(),
 	}
 }
@@ -158,19 +163,70 @@ func (c *Collector) Start(ctx context.Context) error {
 func (c *Collector) readConnector(ctx context.Context) {
 	defer c.conn.close()
 	for ctx.Err() == nil {
-		evs, err := c.conn.recv()
-		switch {
-		case errors.Is(err, errTimeout):
+		if len(c.ahead) == 0 {
+			evs, err := c.conn.recv()
+			c.recvErr(err)
+			c.ahead = append(c.ahead[:0], evs...)
 			continue
-		case errors.Is(err, errOverrun):
-			c.st.overruns.Add(1)
-		case err != nil:
-			c.st.readErrors.Add(1)
 		}
-		for i := range evs {
-			c.st.connector.Add(1)
-			c.handle(&evs[i])
+		ev := c.ahead[0]
+		c.ahead = c.ahead[1:]
+		c.st.connector.Add(1)
+		c.handle(&ev)
+	}
+}
+
+func (c *Collector) recvErr(err error) {
+	switch {
+	case err == nil, errors.Is(err, errTimeout):
+	case errors.Is(err, errOverrun):
+		c.st.overruns.Add(1)
+	default:
+		c.st.readErrors.Add(1)
+	}
+}
+
+// execLoadLead bounds how long before its connector event an exec replaces the image /proc
+// shows (the end of the binary's loading: mapping segments and the interpreter).
+const execLoadLead = 5 * time.Millisecond
+
+// maxReadAhead bounds the datagrams read ahead for one exec.
+const maxReadAhead = 1024
+
+// replacedDuring says whether the /proc details d, read for the exec event ev up to monotonic
+// time readEnd, may show a later image: the pid exec'd again (a shell exec'ing its last command
+// in place) before or while it was read. The evidence is a later exec of the pid, queued with a
+// timestamp before readEnd plus the load lead; the queue is drained without waiting first, so
+// every event the kernel has sent by now is looked at. When comm changed during the read (an
+// exec, or a rename by prctl), the exec event may still be on its way: it is waited for until
+// readEnd plus the lead, so a rename is not taken for an exec.
+func (c *Collector) replacedDuring(ev *cnEvent, d *details, readEnd int64) bool {
+	st, err := c.fs.stat(ev.TGID)
+	changed := err == nil && st.Comm != d.stat.Comm
+	deadline := readEnd + int64(execLoadLead)
+	for {
+		if c.conn != nil {
+			// Bounded: under a fork storm the queue refills as fast as it is read.
+			for range maxReadAhead {
+				evs, err := c.conn.recvQueued()
+				c.recvErr(err)
+				c.ahead = append(c.ahead, evs...)
+				if err != nil && !errors.Is(err, errOverrun) {
+					break
+				}
+			}
 		}
+		for i := range c.ahead {
+			a := &c.ahead[i]
+			if a.What == procEventExec && a.TGID == ev.TGID && a.TimestampNS > ev.TimestampNS &&
+				int64(a.TimestampNS) < deadline {
+				return true
+			}
+		}
+		if !changed || monoNow() > deadline {
+			return false
+		}
+		time.Sleep(time.Millisecond / 2)
 	}
 }
 
@@ -210,14 +266,24 @@ func (c *Collector) handle(ev *cnEvent) {
 		c.mu.Unlock()
 	case procEventExec:
 		d, err := c.fs.read(ev.TGID, true)
+		var replaced *details
 		if err != nil {
 			c.st.readErrors.Add(1)
+		} else if c.replacedDuring(ev, d, monoNow()) {
+			// /proc shows (part of) the next image: emit this exec with what is known rather than
+			// with the next image's details, which would make it a copy of the next exec. Parent
+			// and start time survive an exec, so the read still tells them.
+			replaced, d = d, nil
+			c.st.replaced.Add(1)
 		}
 		c.mu.Lock()
 		e := c.cache[ev.TGID]
 		if e == nil {
 			e = &proc{pid: ev.TGID, start: c.startFromTimestamp(ev.TimestampNS)} // an upper bound: /proc says better
 			c.cache[ev.TGID] = e
+		}
+		if replaced != nil {
+			e.ppid, e.start = replaced.stat.PPID, replaced.StartTime
 		}
 		e.updated, e.exited = now, false
 		te := c.execEvent(e, d, c.eventTime(ev.TimestampNS), SeenByConnector)

@@ -4,10 +4,13 @@ package process
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -359,4 +362,80 @@ func TestForkOnlyIdentityAgrees(t *testing.T) {
 			t.Fatalf("the snapshot took the fork-only subshell for another process: %+v", ev)
 		}
 	}
+}
+
+// TestConnectorExecInPlace: a shell that execs a command in its own pid (`sh -c 'exec prog'`; bash
+// and some dash builds do it for the last command unasked) makes the kernel report two execs for
+// one process. Both images are process_exec events with the test as parent, and their ids differ.
+// The connector itself is checked first to report both.
+func TestConnectorExecInPlace(t *testing.T) {
+	needConnector(t)
+	raw, err := openConnector()
+	require.NoError(t, err)
+	cmd := exec.Command("/bin/sh", "-c", "exec /bin/sleep 0.05")
+	require.NoError(t, cmd.Run())
+	pid := int32(cmd.Process.Pid)
+	rawExecs := 0
+	for deadline := time.Now().Add(5 * time.Second); rawExecs < 2 && time.Now().Before(deadline); {
+		evs, _ := raw.recv()
+		for _, ev := range evs {
+			if ev.What == procEventExec && ev.TGID == pid {
+				rawExecs++
+			}
+		}
+	}
+	_ = raw.close()
+	require.Equal(t, 2, rawExecs, "the connector reports sh's exec and sleep's in pid %d", pid)
+
+	c, s := collect(t, Config{Interval: time.Hour, UseConnector: ConnectorOn})
+	// sleep lives long enough for its own /proc to be read; sh execs it within a millisecond or so.
+	const runs = 10
+	partial := 0
+	for i := 0; i < runs; i++ {
+		cmd := exec.Command("/bin/sh", "-c", "exec /bin/sleep 0.2"+strconv.Itoa(i))
+		require.NoError(t, cmd.Run())
+		pid := cmd.Process.Pid
+		s.wait(t, "exit", isProc(schemas.KindProcessExit, pid))
+		s.mu.Lock()
+		var execs []*schemas.TelemetryEvent
+		for _, ev := range s.evs {
+			if isProc(schemas.KindProcessExec, pid)(ev) {
+				execs = append(execs, ev)
+			}
+		}
+		s.mu.Unlock()
+		require.Len(t, execs, 2, "run %d: one process_exec per image: %s", i, describe(execs))
+		sh, sl := execs[0], execs[1]
+		for _, ev := range execs {
+			require.Equal(t, int32(os.Getpid()), ev.Process.PPID, "run %d", i)
+			require.Equal(t, int32(os.Getpid()), ev.Process.Ancestry[0].PID, "run %d", i)
+			require.Equal(t, SeenByConnector, ev.Labels[LabelSeenBy])
+		}
+		require.Equal(t, sh.Process.StartTime, sl.Process.StartTime, "run %d: one identity", i)
+		require.True(t, sh.Time.Before(sl.Time), "run %d: in kernel order", i)
+		require.NotEqual(t, normalise.ID(sh), normalise.ID(sl), "run %d", i)
+		require.Equal(t, "sleep", sl.Process.Name, "run %d", i)
+		require.Equal(t, "/usr/bin/sleep", sl.Process.Exe, "run %d", i)
+		require.Empty(t, sl.Labels[LabelDetails], "run %d", i)
+		if sh.Labels[LabelDetails] == "partial" {
+			partial++
+		}
+		if sh.Labels[LabelDetails] != "partial" {
+			require.Equal(t, "sh", sh.Process.Name, "run %d", i)
+			require.Contains(t, sh.Process.Cmdline, "exec /bin/sleep", "run %d", i)
+		} else {
+			require.NotEqual(t, "/usr/bin/sleep", sh.Process.Exe, "run %d: the first image is not the second", i)
+		}
+	}
+	st := c.Stats()
+	require.Zero(t, st.Overruns)
+	t.Logf("%d in-place execs: %d first images emitted partial (%d on the whole host)", runs, partial, st.ReplacedExecs)
+}
+
+func describe(evs []*schemas.TelemetryEvent) string {
+	var b strings.Builder
+	for _, ev := range evs {
+		fmt.Fprintf(&b, "[%s %s %q %q %v] ", ev.Time.Format(time.StampMicro), ev.Process.Name, ev.Process.Exe, ev.Process.Cmdline, ev.Labels)
+	}
+	return b.String()
 }

@@ -62,9 +62,14 @@ var errTimeout = errors.New("no event")
 // errOverrun says the kernel dropped events because we read too slowly.
 var errOverrun = errors.New("process connector overrun: events lost")
 
-// recv reads one datagram and decodes its events.
-func (c *connector) recv() ([]cnEvent, error) {
-	n, _, err := unix.Recvfrom(c.fd, c.buf, 0)
+// recv reads one datagram and decodes its events, waiting up to the receive timeout.
+func (c *connector) recv() ([]cnEvent, error) { return c.recvFlags(0) }
+
+// recvQueued reads one datagram already queued, without waiting: errTimeout when there is none.
+func (c *connector) recvQueued() ([]cnEvent, error) { return c.recvFlags(unix.MSG_DONTWAIT) }
+
+func (c *connector) recvFlags(flags int) ([]cnEvent, error) {
+	n, _, err := unix.Recvfrom(c.fd, c.buf, flags)
 	if err != nil {
 		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 			return nil, errTimeout
@@ -93,6 +98,15 @@ func monotonicOffset() int64 {
 		return 0
 	}
 	return timeNow().UnixNano() - ts.Nano()
+}
+
+// monoNow returns CLOCK_MONOTONIC in nanoseconds, the clock of connector timestamps.
+func monoNow() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return ts.Nano()
 }
 
 // suspendedNS returns CLOCK_BOOTTIME minus CLOCK_MONOTONIC: how long the machine was suspended,

@@ -12,8 +12,10 @@ var (
 	errNoLinux = errors.New("the process connector exists on Linux only: snapshots only")
 )
 
-func openConnector() (*connector, error)      { return nil, errNoLinux }
-func (c *connector) recv() ([]cnEvent, error) { return nil, errNoLinux }
-func (c *connector) close() error             { return nil }
-func monotonicOffset() int64                  { return 0 }
-func suspendedNS() int64                      { return 0 }
+func openConnector() (*connector, error)            { return nil, errNoLinux }
+func (c *connector) recv() ([]cnEvent, error)       { return nil, errNoLinux }
+func (c *connector) recvQueued() ([]cnEvent, error) { return nil, errNoLinux }
+func (c *connector) close() error                   { return nil }
+func monoNow() int64                                { return 0 }
+func monotonicOffset() int64                        { return 0 }
+func suspendedNS() int64                            { return 0 }

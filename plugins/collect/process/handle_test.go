@@ -49,3 +49,55 @@ func TestHandleWithoutProc(t *testing.T) {
 	require.Equal(t, boot.Add(2*time.Minute), ex.Process.StartTime, "start in /proc's frame: btime + time since boot")
 	require.Equal(t, uint64(2), c.Stats().Execs+c.Stats().Exits)
 }
+
+// TestExecReplacedBeforeRead: when a later exec of the same pid is already queued from before the
+// first exec's /proc read ended, /proc showed the later image: the first exec is emitted partial
+// (not as a copy of the second); a later exec queued well after the read leaves it whole.
+func TestExecReplacedBeforeRead(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "stat"), []byte("btime 1700000000\n"), 0o644))
+	dir := filepath.Join(root, "300")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	stat := "300 (sleep) S 100 300 300 0 -1 4194304 1 0 0 0 0 0 0 0 20 0 1 0 12000 1000 100 0 0\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "stat"), []byte(stat), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "cmdline"), []byte("/bin/sleep\x001\x00"), 0o644))
+	require.NoError(t, os.Symlink("/usr/bin/sleep", filepath.Join(dir, "exe")))
+	c, err := NewCollector(Config{ProcRoot: root, Host: "h", Interval: time.Hour, UseConnector: ConnectorOff})
+	require.NoError(t, err)
+	c.cache[100] = &proc{pid: 100, name: "bash", start: time.Unix(1700000000, 0)}
+	pending := func() []*schemas.TelemetryEvent {
+		c.pmu.Lock()
+		defer c.pmu.Unlock()
+		out := append([]*schemas.TelemetryEvent(nil), c.pending...)
+		c.pending = c.pending[:0]
+		return out
+	}
+
+	// sh's exec, with sleep's exec (same pid) queued behind it from before the read ended.
+	now := monoNow()
+	c.ahead = []cnEvent{{What: procEventExec, PID: 300, TGID: 300, TimestampNS: uint64(now + 1)}}
+	c.handle(&cnEvent{What: procEventExec, PID: 300, TGID: 300, TimestampNS: uint64(now)})
+	next := c.ahead[0] // as readConnector does
+	c.ahead = c.ahead[1:]
+	c.handle(&next)
+	evs := pending()
+	require.Len(t, evs, 2)
+	require.Equal(t, "partial", evs[0].Labels[LabelDetails], "the first image is unknown, not sleep")
+	require.Equal(t, "?", evs[0].Process.Name)
+	require.Empty(t, evs[0].Process.Exe)
+	require.Equal(t, int32(100), evs[0].Process.PPID, "the parent is kept")
+	require.Equal(t, "bash", evs[0].Process.Ancestry[0].Name)
+	require.Equal(t, "sleep", evs[1].Process.Name)
+	require.Equal(t, "/usr/bin/sleep", evs[1].Process.Exe)
+	require.Equal(t, evs[0].Process.StartTime, evs[1].Process.StartTime)
+	require.Equal(t, uint64(1), c.Stats().ReplacedExecs)
+
+	// A later exec queued a second after the read: this read saw this exec's own image.
+	c.ahead = []cnEvent{{What: procEventExec, PID: 300, TGID: 300, TimestampNS: uint64(monoNow() + int64(time.Second))}}
+	c.handle(&cnEvent{What: procEventExec, PID: 300, TGID: 300, TimestampNS: uint64(now)})
+	evs = pending()
+	require.Len(t, evs, 1)
+	require.Empty(t, evs[0].Labels[LabelDetails])
+	require.Equal(t, "/bin/sleep 1", evs[0].Process.Cmdline)
+	require.Equal(t, uint64(1), c.Stats().ReplacedExecs)
+}
