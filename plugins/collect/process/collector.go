@@ -54,6 +54,7 @@ type proc struct {
 	name, exe, cmd string
 	uid, euid      uint32
 	exited         bool
+	forkOnly       bool      // known from a fork event only: name and exe are the parent's
 	exitAt         time.Time // wall time the exit was noticed
 	updated        time.Time // wall time of the last connector update
 	cpuTicks       uint64
@@ -258,7 +259,7 @@ func (c *Collector) handle(ev *cnEvent) {
 		// exec read or the next snapshot replaces it with /proc's value).
 		start := c.startFromTimestamp(ev.TimestampNS)
 		c.mu.Lock()
-		child := &proc{pid: ev.TGID, ppid: ev.PTGID, start: start, updated: now}
+		child := &proc{pid: ev.TGID, ppid: ev.PTGID, start: start, updated: now, forkOnly: true}
 		if p := c.cache[ev.PTGID]; p != nil {
 			child.name, child.exe, child.cmd, child.uid, child.euid = p.name, p.exe, p.cmd, p.uid, p.euid
 		}
@@ -285,7 +286,7 @@ func (c *Collector) handle(ev *cnEvent) {
 		if replaced != nil {
 			e.ppid, e.start = replaced.stat.PPID, replaced.StartTime
 		}
-		e.updated, e.exited = now, false
+		e.updated, e.exited, e.forkOnly = now, false, false
 		te := c.execEvent(e, d, c.eventTime(ev.TimestampNS), SeenByConnector)
 		c.mu.Unlock()
 		c.emit(te)
@@ -549,6 +550,17 @@ func (c *Collector) snapshot(ctx context.Context, initial bool) int {
 			}
 		} else if e.exited {
 			continue // exit already reported; /proc still shows the zombie
+		} else if e.forkOnly && (!connOn || wall.Sub(e.updated) > recentForConnector) {
+			// Known from its fork only, yet running another binary than its parent's: its exec
+			// event was lost (a connector overrun under load). Report the exec now.
+			if exe, err := c.fs.exe(pid); err == nil && e.exe != "" && exe != e.exe {
+				if d, err := c.fs.read(pid, true); err == nil {
+					e.forkOnly = false
+					evs = append(evs, c.execEvent(e, d, evTime, SeenBySnapshot))
+					c.st.missedExecs.Add(1)
+					c.st.execs.Add(1)
+				}
+			}
 		}
 		e.ppid = st.PPID // reparenting after a parent's death
 		if e.name == "" || e.name != st.Comm {

@@ -439,3 +439,43 @@ func describe(evs []*schemas.TelemetryEvent) string {
 	}
 	return b.String()
 }
+
+// TestSnapshotFindsExecLostAfterFork: the connector delivered a process's fork but lost its exec
+// (an overrun under load). The snapshot sees a fork-only process running another binary than its
+// parent and reports the exec it missed, instead of taking it for the known fork.
+func TestSnapshotFindsExecLostAfterFork(t *testing.T) {
+	c, err := NewCollector(Config{Interval: time.Hour, UseConnector: ConnectorOff})
+	require.NoError(t, err)
+	c.snapshot(t.Context(), true)
+	cmd := exec.Command("/bin/sleep", "30")
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	pid := int32(cmd.Process.Pid)
+	st, err := c.fs.stat(pid)
+	require.NoError(t, err)
+	// The fork event only (this test forked it; its timestamp in the /proc frame, no suspend).
+	c.handle(&cnEvent{What: procEventFork, PPID: int32(os.Getpid()), PTGID: int32(os.Getpid()), PID: pid, TGID: pid,
+		TimestampNS: st.StartTicks * uint64(time.Second/clkTck)})
+	c.mu.Lock()
+	require.True(t, c.cache[pid].forkOnly)
+	require.NotEqual(t, "/usr/bin/sleep", c.cache[pid].exe, "the parent's binary, copied by the fork")
+	c.mu.Unlock()
+
+	c.SnapshotOnce(t.Context())
+	c.SnapshotOnce(t.Context()) // reported once
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	var execs []*schemas.TelemetryEvent
+	for _, ev := range c.pending {
+		if ev.Kind == schemas.KindProcessExec && ev.Process.PID == pid {
+			execs = append(execs, ev)
+		}
+	}
+	require.Len(t, execs, 1)
+	require.Equal(t, SeenBySnapshot, execs[0].Labels[LabelSeenBy])
+	require.Equal(t, "sleep", execs[0].Process.Name)
+	require.Equal(t, "/usr/bin/sleep", execs[0].Process.Exe)
+	require.Equal(t, int32(os.Getpid()), execs[0].Process.PPID)
+	require.Equal(t, c.fs.startTime(st.StartTicks), execs[0].Process.StartTime)
+	require.Equal(t, uint64(1), c.Stats().MissedExecs)
+}

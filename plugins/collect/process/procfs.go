@@ -268,6 +268,13 @@ type details struct {
 }
 
 // read reads the details of pid. Only stat is required: a zombie or a kernel thread has no exe.
+// exe returns the executable's path, without a " (deleted)" suffix.
+func (p *procfs) exe(pid int32) (string, error) {
+	exe, err := os.Readlink(p.path(pid, "exe"))
+	exe, _ = strings.CutSuffix(exe, " (deleted)")
+	return exe, err
+}
+
 func (p *procfs) read(pid int32, full bool) (*details, error) {
 	st, err := p.stat(pid)
 	if err != nil {
