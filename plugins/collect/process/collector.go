@@ -187,6 +187,15 @@ func (c *Collector) recvErr(err error) {
 	}
 }
 
+var errDying = errors.New("process exiting: /proc details are gone")
+
+// dying says /proc showed a process already exited: a zombie or a task being reaped, whose exe
+// and cmdline are gone and whose parent reads 0 (not the real one) once it is no longer alive.
+// Under load the connector's exec is often handled that late.
+func dying(pid int32, d *details) bool {
+	return d.stat.State == 'Z' || d.stat.State == 'X' || d.stat.PPID == 0 && pid > 2
+}
+
 // execLoadLead bounds how long before its connector event an exec replaces the image /proc
 // shows (the end of the binary's loading: mapping segments and the interpreter).
 const execLoadLead = 5 * time.Millisecond
@@ -268,6 +277,9 @@ func (c *Collector) handle(ev *cnEvent) {
 	case procEventExec:
 		d, err := c.fs.read(ev.TGID, true)
 		var replaced *details
+		if err == nil && dying(ev.TGID, d) {
+			d, err = nil, errDying
+		}
 		if err != nil {
 			c.st.readErrors.Add(1)
 		} else if c.replacedDuring(ev, d, monoNow()) {

@@ -288,8 +288,8 @@ func BenchmarkSnapshot(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/process")
 }
 
-// BenchmarkExecDetails is the /proc work done for each exec: details of a live process plus its
-// ancestry from a warm cache.
+// BenchmarkExecDetails is the /proc work done for each exec: details of a live process, the check
+// that it was not replaced by a later exec meanwhile, plus its ancestry from a warm cache.
 func BenchmarkExecDetails(b *testing.B) {
 	c, err := NewCollector(Config{Interval: time.Hour, UseConnector: ConnectorOff})
 	require.NoError(b, err)
@@ -299,6 +299,7 @@ func BenchmarkExecDetails(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		d, err := c.fs.read(self, true)
 		require.NoError(b, err)
+		_ = c.replacedDuring(&cnEvent{What: procEventExec, PID: self, TGID: self}, d, monoNow())
 		c.mu.Lock()
 		e := &proc{pid: self}
 		_ = c.execEvent(e, d, time.Now(), SeenByConnector)
@@ -332,6 +333,29 @@ func TestConnectorBurst(t *testing.T) {
 		}
 	}
 	require.Zero(t, c.Stats().Overruns)
+	if execs != 200 || exits != 200 {
+		t.Logf("execs %d exits %d stats %+v", execs, exits, c.Stats())
+		// Say which children lack an event, with every event of theirs.
+		byPID := map[int32][]*schemas.TelemetryEvent{}
+		for _, ev := range s.evs {
+			if ev.Process != nil {
+				byPID[ev.Process.PID] = append(byPID[ev.Process.PID], ev)
+			}
+		}
+		for pid, evs := range byPID {
+			n := 0
+			for _, ev := range evs {
+				if ev.Process.PPID == sh {
+					n++
+				}
+			}
+			if n == 1 || n == 0 && (evs[0].Process.Name == "true" || evs[0].Process.Exe == "/usr/bin/true") {
+				for _, ev := range evs {
+					t.Logf("pid %d: %s ppid %d %s %q %v", pid, ev.Kind, ev.Process.PPID, ev.Process.Name, ev.Process.Exe, ev.Labels)
+				}
+			}
+		}
+	}
 	require.Equal(t, 200, execs)
 	require.Equal(t, 200, exits)
 }

@@ -101,3 +101,45 @@ func TestExecReplacedBeforeRead(t *testing.T) {
 	require.Equal(t, "/bin/sleep 1", evs[0].Process.Cmdline)
 	require.Equal(t, uint64(1), c.Stats().ReplacedExecs)
 }
+
+// TestCommChangeWithoutExecIsNoReplacement: comm changed during the read but no later exec of the
+// pid arrives within the load lead: a rename (prctl), the details stand. With a later exec queued
+// in time, they are the next image's.
+func TestCommChangeWithoutExecIsNoReplacement(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "stat"), []byte("btime 1700000000\n"), 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(root, "300"), 0o755))
+	stat := "300 (renamed) S 100 300 300 0 -1 4194304 1 0 0 0 0 0 0 0 20 0 1 0 12000 1000 100 0 0\n"
+	require.NoError(t, os.WriteFile(filepath.Join(root, "300", "stat"), []byte(stat), 0o644))
+	c, err := NewCollector(Config{ProcRoot: root, Host: "h", Interval: time.Hour, UseConnector: ConnectorOff})
+	require.NoError(t, err)
+	d := &details{stat: statInfo{Comm: "daemon"}}
+	ev := &cnEvent{What: procEventExec, PID: 300, TGID: 300, TimestampNS: 1}
+	require.False(t, c.replacedDuring(ev, d, monoNow()))
+	c.ahead = []cnEvent{{What: procEventExec, PID: 300, TGID: 300, TimestampNS: uint64(monoNow())}}
+	require.True(t, c.replacedDuring(ev, d, monoNow()))
+}
+
+// TestExecReadWhileReaped: the exec is handled so late that /proc shows the task being reaped
+// (ppid 0, no exe): the parent from the fork is kept and the exec is partial, not parentless.
+func TestExecReadWhileReaped(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "stat"), []byte("btime 1700000000\n"), 0o644))
+	require.NoError(t, os.Mkdir(filepath.Join(root, "300"), 0o755))
+	stat := "300 (true) X 0 300 300 0 -1 4194304 1 0 0 0 0 0 0 0 20 0 1 0 12000 0 0 0 0\n"
+	require.NoError(t, os.WriteFile(filepath.Join(root, "300", "stat"), []byte(stat), 0o644))
+	c, err := NewCollector(Config{ProcRoot: root, Host: "h", Interval: time.Hour, UseConnector: ConnectorOff})
+	require.NoError(t, err)
+	c.cache[100] = &proc{pid: 100, name: "sh", start: time.Unix(1700000000, 0)}
+	c.handle(&cnEvent{What: procEventFork, PPID: 100, PTGID: 100, PID: 300, TGID: 300, TimestampNS: uint64(120 * time.Second)})
+	c.handle(&cnEvent{What: procEventExec, PID: 300, TGID: 300, TimestampNS: uint64(121 * time.Second)})
+	c.handle(&cnEvent{What: procEventExit, PID: 300, TGID: 300, PPID: 100, PTGID: 100, TimestampNS: uint64(122 * time.Second)})
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	require.Len(t, c.pending, 2)
+	for _, ev := range c.pending {
+		require.Equal(t, int32(100), ev.Process.PPID, "%s", ev.Kind)
+	}
+	require.Equal(t, "partial", c.pending[0].Labels[LabelDetails])
+	require.Equal(t, "sh", c.pending[0].Process.Ancestry[0].Name)
+}
