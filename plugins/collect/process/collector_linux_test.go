@@ -501,5 +501,7 @@ func TestSnapshotFindsExecLostAfterFork(t *testing.T) {
 	require.Equal(t, "/usr/bin/sleep", execs[0].Process.Exe)
 	require.Equal(t, int32(os.Getpid()), execs[0].Process.PPID)
 	require.Equal(t, c.fs.startTime(st.StartTicks), execs[0].Process.StartTime)
-	require.Equal(t, uint64(1), c.Stats().MissedExecs)
+	// At least this one: any other process started on the machine since the first snapshot is
+	// also an exec the (disabled) connector missed.
+	require.GreaterOrEqual(t, c.Stats().MissedExecs, uint64(1))
 }
