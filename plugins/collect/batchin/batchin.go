@@ -34,6 +34,16 @@ func New(_ *service.Resources, source string, start StartFunc) *Input {
 	return &Input{start: start, source: source}
 }
 
+// Idle returns an Input that emits nothing until it is closed: a collector with nothing
+// configured (no SNMP targets, no discovery ranges) stays in the pipeline without failing it.
+func Idle(mgr *service.Resources, source string) *Input {
+	return New(mgr, source, func(ctx context.Context) (<-chan []*schemas.TelemetryEvent, error) {
+		ch := make(chan []*schemas.TelemetryEvent)
+		go func() { <-ctx.Done(); close(ch) }()
+		return ch, nil
+	})
+}
+
 // Connect starts the collector.
 func (in *Input) Connect(context.Context) error {
 	in.mu.Lock()

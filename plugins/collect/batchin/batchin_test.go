@@ -46,3 +46,17 @@ func TestInput(t *testing.T) {
 	})
 	require.ErrorContains(t, failing.Connect(t.Context()), "no /proc")
 }
+
+func TestIdle(t *testing.T) {
+	in := Idle(service.MockResources(), "test")
+	require.NoError(t, in.Connect(t.Context()))
+	// Nothing arrives while open: a read waits until its context ends.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	_, _, err := in.ReadBatch(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	// Close ends the input cleanly.
+	require.NoError(t, in.Close(t.Context()))
+	_, _, err = in.ReadBatch(t.Context())
+	require.ErrorIs(t, err, service.ErrEndOfInput)
+}

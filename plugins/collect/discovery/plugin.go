@@ -83,11 +83,7 @@ func init() {
 		}
 		if len(cfg.CIDRs) == 0 && !cfg.UseARP {
 			mgr.Logger().Info("discovery: no cidrs and arp off: input idle")
-			return batchin.New(mgr, Source, func(ctx context.Context) (<-chan []*schemas.TelemetryEvent, error) {
-				ch := make(chan []*schemas.TelemetryEvent)
-				go func() { <-ctx.Done(); close(ch) }()
-				return ch, nil
-			}), nil
+			return batchin.Idle(mgr, Source), nil
 		}
 		if _, err := NewCollector(cfg); err != nil {
 			return nil, err

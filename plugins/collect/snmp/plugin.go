@@ -106,11 +106,7 @@ func init() {
 		}
 		if len(cfg.Targets) == 0 {
 			mgr.Logger().Info("snmp: no targets with an address: input idle")
-			return batchin.New(mgr, Source, func(ctx context.Context) (<-chan []*schemas.TelemetryEvent, error) {
-				ch := make(chan []*schemas.TelemetryEvent)
-				go func() { <-ctx.Done(); close(ch) }()
-				return ch, nil
-			}), nil
+			return batchin.Idle(mgr, Source), nil
 		}
 		cfg.OnError = func(target string, err error) { mgr.Logger().Warnf("snmp: %s: %v", target, err) }
 		if _, err := NewCollector(cfg); err != nil {
