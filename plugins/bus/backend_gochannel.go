@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
@@ -59,3 +60,6 @@ func (s *goChannelSub) Close() error {
 	s.cancels = nil
 	return nil
 }
+
+// prune has nothing to do: gochannel keeps no messages.
+func (*goChannel) prune(context.Context, string, time.Time) (int64, error) { return 0, nil }

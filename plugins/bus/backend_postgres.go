@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -107,6 +108,26 @@ func (p *postgresBus) lag(ctx context.Context, topic, group string) (int64, erro
 		return 0, nil
 	}
 	return n, err
+}
+
+func (p *postgresBus) prune(ctx context.Context, topic string, cutoff time.Time) (int64, error) {
+	// A row is acked by a group when it is at or before the group's (transaction, offset) mark,
+	// the order watermill-sql reads in. created_at is a local TIMESTAMP written by the database.
+	q := fmt.Sprintf(`DELETE FROM %[1]s m
+		WHERE m.created_at < $1::timestamptz AT TIME ZONE current_setting('TimeZone')
+		  AND EXISTS (SELECT 1 FROM %[2]s)
+		  AND NOT EXISTS (SELECT 1 FROM %[2]s o
+		      WHERE (m.transaction_id, m."offset") > (o.last_processed_transaction_id, o.offset_acked))`,
+		p.schema.MessagesTable(topic), p.offsets.MessagesOffsetsTable(topic))
+	tag, err := p.pool.Exec(ctx, q, cutoff)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // nothing published or nobody read yet
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
 }
 
 func (p *postgresBus) close() error {

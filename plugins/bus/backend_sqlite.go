@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill-sqlite/wmsqlitezombiezen"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -21,8 +22,9 @@ type sqliteBus struct {
 	conn *sqlite.Conn // the publisher's; the Watermill publisher serialises its use
 	pub  message.Publisher
 
-	mu      sync.Mutex // guards lagConn
-	lagConn *sqlite.Conn
+	mu        sync.Mutex // guards lagConn and pruneConn
+	lagConn   *sqlite.Conn
+	pruneConn *sqlite.Conn
 }
 
 func newSQLite(path string, opts Options) (*sqliteBus, error) {
@@ -99,12 +101,42 @@ func (s *sqliteBus) lag(ctx context.Context, topic, group string) (int64, error)
 	return n, err
 }
 
+func (s *sqliteBus) prune(ctx context.Context, topic string, cutoff time.Time) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pruneConn == nil {
+		c, err := sqlite.OpenConn(s.path) // waits up to 10 s for the writer's lock
+		if err != nil {
+			return 0, err
+		}
+		s.pruneConn = c
+	}
+	s.pruneConn.SetInterrupt(ctx.Done())
+	defer s.pruneConn.SetInterrupt(nil)
+	// Offsets only grow (AUTOINCREMENT never reuses one), and a group has acked every row at or
+	// below its offset_acked; MIN over no groups is NULL, which deletes nothing.
+	q := fmt.Sprintf(`DELETE FROM 'watermill_%s' WHERE unixepoch(created_at) < ?
+		AND "offset" <= (SELECT MIN(offset_acked) FROM 'watermill_offsets_%s')`, topic, topic)
+	err := sqlitex.Execute(s.pruneConn, q, &sqlitex.ExecOptions{Args: []any{float64(cutoff.UnixNano()) / 1e9}})
+	if err != nil && strings.Contains(err.Error(), "no such table") {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return int64(s.pruneConn.Changes()), nil
+}
+
 func (s *sqliteBus) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lagConn != nil {
 		_ = s.lagConn.Close()
 		s.lagConn = nil
+	}
+	if s.pruneConn != nil {
+		_ = s.pruneConn.Close()
+		s.pruneConn = nil
 	}
 	_ = s.pub.Close()
 	return s.conn.Close()

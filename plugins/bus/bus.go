@@ -42,6 +42,9 @@ type backend interface {
 	subscriber(group string) (message.Subscriber, error)
 	// lag is the number of events published to topic and not yet acked by group.
 	lag(ctx context.Context, topic, group string) (int64, error)
+	// prune deletes the messages of topic published before cutoff that every consumer group
+	// known to the topic has acked, and returns how many bus messages it deleted.
+	prune(ctx context.Context, topic string, cutoff time.Time) (int64, error)
 	close() error
 }
 
@@ -61,7 +64,14 @@ type Options struct {
 	PollInterval time.Duration
 	BatchSize    int
 	AckDeadline  time.Duration
+	// Retention is how long acked messages stay on a durable bus before the readers' pruning
+	// deletes them; 0 keeps everything. Messages some consumer group has not acked are kept
+	// whatever their age.
+	Retention time.Duration
 }
+
+// DefaultRetention is the Retention of the durable backends unless the DSN says otherwise.
+const DefaultRetention = 24 * time.Hour
 
 var (
 	regMu    sync.Mutex
@@ -105,7 +115,7 @@ func open(dsn string) (*Bus, error) {
 	case "sqlite", "sqlite3", "file":
 		b.kind = BackendSQLite
 		var path string
-		path, b.options, err = splitOptions(rest, Options{PollInterval: 50 * time.Millisecond, BatchSize: 100})
+		path, b.options, err = splitOptions(rest, Options{PollInterval: 50 * time.Millisecond, BatchSize: 100, Retention: DefaultRetention})
 		if err != nil {
 			return nil, fmt.Errorf("bus DSN %q: %w", redact(dsn), err)
 		}
@@ -113,7 +123,7 @@ func open(dsn string) (*Bus, error) {
 	case "postgres", "postgresql":
 		b.kind = BackendPostgres
 		var conn string
-		conn, b.options, err = splitOptions(dsn, Options{PollInterval: 100 * time.Millisecond, BatchSize: 100, AckDeadline: 5 * time.Minute})
+		conn, b.options, err = splitOptions(dsn, Options{PollInterval: 100 * time.Millisecond, BatchSize: 100, AckDeadline: 5 * time.Minute, Retention: DefaultRetention})
 		if err != nil {
 			return nil, fmt.Errorf("bus DSN %q: %w", redact(dsn), err)
 		}
@@ -154,7 +164,12 @@ func splitOptions(s string, def Options) (string, Options, error) {
 			return "", def, fmt.Errorf("ack_deadline %q: want a duration >= 0", v)
 		}
 	}
-	for _, k := range []string{"poll_interval", "batch_size", "ack_deadline"} {
+	if v := vals.Get("retention"); v != "" {
+		if o.Retention, err = time.ParseDuration(v); err != nil || o.Retention < 0 {
+			return "", def, fmt.Errorf("retention %q: want a duration >= 0 (0s keeps every message)", v)
+		}
+	}
+	for _, k := range []string{"poll_interval", "batch_size", "ack_deadline", "retention"} {
 		vals.Del(k)
 	}
 	if len(vals) == 0 {
@@ -218,6 +233,22 @@ func (b *Bus) Lag(ctx context.Context, topic, group string) (int64, error) {
 		return 0, fmt.Errorf("lag of %q/%q: invalid name", topic, group)
 	}
 	return b.be.lag(ctx, topic, group)
+}
+
+// Prune deletes the messages of topic older than olderThan that every consumer group known to
+// the topic has acknowledged, and returns how many bus messages (packed batches) it deleted.
+// A topic nobody has read from yet keeps everything. gochannel keeps nothing: 0, nil.
+//
+// A consumer group is known once it has acknowledged a message of the topic, so a new group
+// reads only what its elders have not yet had pruned: start every group before retention runs out.
+func (b *Bus) Prune(ctx context.Context, topic string, olderThan time.Duration) (int64, error) {
+	if !validName(topic) {
+		return 0, fmt.Errorf("prune of %q: invalid name", topic)
+	}
+	if olderThan < 0 {
+		return 0, fmt.Errorf("prune of %q: negative age %v", topic, olderThan)
+	}
+	return b.be.prune(ctx, topic, time.Now().Add(-olderThan))
 }
 
 // Close releases this holder's reference; the last Close closes the transport.

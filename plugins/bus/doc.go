@@ -17,7 +17,17 @@
 // Query parameters AMOSKYS reads itself (and strips before the driver sees the DSN), on sqlite and
 // postgres: poll_interval (default 50ms sqlite, 100ms postgres), batch_size (rows read per query,
 // default 100), ack_deadline (redeliver a message not acked in time; default 0 = never for sqlite,
-// 5m for postgres where an open transaction holds the batch).
+// 5m for postgres where an open transaction holds the batch), retention (default 24h; 0s keeps
+// everything).
+//
+// # Retention
+//
+// Watermill never deletes a row. Every `bus` input on a durable backend prunes its topics once a
+// minute: messages older than retention that every consumer group of the topic has acked are
+// deleted (amoskys_bus_pruned_messages_total{topic}); a message some group has not acked is kept
+// whatever its age, so a stopped detector loses nothing. A group counts once it has acked a
+// message of the topic: a group started later than retention after its elders reads only what
+// they have not had pruned.
 //
 // # API
 //
@@ -56,7 +66,7 @@
 // batch is acked, and a row is visible to readers only once no older transaction is open. So a
 // reader that stops reading without closing holds back every reader of that database, and two
 // readers of one group on one topic can starve each other: give each worker its own partitions,
-// and close subscribers you stop reading. Rows are never deleted by Watermill.
+// and close subscribers you stop reading. Rows are deleted only by pruning (see Retention).
 //
 // # Throughput
 //

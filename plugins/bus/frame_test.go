@@ -3,6 +3,7 @@ package bus
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/stretchr/testify/require"
@@ -95,5 +96,14 @@ func TestSplitOptions(t *testing.T) {
 	require.Equal(t, "10ms", o.PollInterval.String())
 	_, _, err = splitOptions("x?poll_interval=fast", Options{})
 	require.Error(t, err)
+	s, o, err = splitOptions("./bus.db?retention=168h", Options{Retention: DefaultRetention})
+	require.NoError(t, err)
+	require.Equal(t, "./bus.db", s)
+	require.Equal(t, 168*time.Hour, o.Retention)
+	_, o, err = splitOptions("./bus.db?retention=0s", Options{Retention: DefaultRetention})
+	require.NoError(t, err)
+	require.Zero(t, o.Retention, "0s keeps everything")
+	_, _, err = splitOptions("./bus.db?retention=-1h", Options{})
+	require.ErrorContains(t, err, "retention")
 	require.Equal(t, "postgres://u:xxxxx@h/db", redact("postgres://u:secret@h/db"))
 }

@@ -30,6 +30,7 @@ var (
 	metricReceived = metrics.Counter("bus", "received_events", "Events read from the bus, by topic.", "topic")
 	metricBadFrame = metrics.Counter("bus", "bad_frames", "Bus messages whose packed frame could not be read (passed on raw).", "topic")
 	metricNacked   = metrics.Counter("bus", "nacked_messages", "Bus messages nacked for redelivery because the pipeline failed them.", "topic")
+	metricPruned   = metrics.Counter("bus", "pruned_messages", "Bus messages every consumer group had acked, deleted after the DSN's retention (durable backends).", "topic")
 	metricLag      = metrics.Gauge("bus", "lag", "Events published to a topic and not yet acknowledged by a consumer group (durable backends).", "topic", "group")
 )
 
@@ -53,7 +54,8 @@ func inputSpec() *service.ConfigSpec {
 			Description("Alias of `consumer_group`; wins when both are set.").
 			Optional().Advanced().Example("detect")).
 		Field(service.NewStringField(inFieldDSN).
-			Description("Bus DSN: `gochannel://`, `sqlite://PATH` or `postgres://user@host/db?sslmode=verify-full&sslrootcert=...`.").
+			Description("Bus DSN: `gochannel://`, `sqlite://PATH` or `postgres://user@host/db?sslmode=verify-full&sslrootcert=...`. "+
+				"Query parameters of our own on sqlite and postgres: `poll_interval`, `batch_size`, `ack_deadline`, `retention` (acked messages older than this are pruned by the inputs; default 24h, 0s keeps all).").
 			Default("${AMOSKYS_BUS_DSN:gochannel://}").Example("sqlite://./data/bus.db")).
 		Field(service.NewIntField(inFieldPartitions).
 			Description("Number of host partitions the producers write (the `partitions` of the `bus` output).").
@@ -185,8 +187,38 @@ func (in *input) Connect(context.Context) error {
 		in.wg.Add(1)
 		go in.watchLag(ctx, b)
 	}
+	if r := b.Options().Retention; r > 0 && b.Durable() {
+		in.wg.Add(1)
+		go in.prune(ctx, b, r)
+	}
 	in.b, in.sub, in.msgs, in.cancel = b, sub, msgs, cancel
 	return nil
+}
+
+// prune deletes, every minute (or every half retention when shorter), the messages of the
+// input's topics older than retention that every consumer group has acked.
+func (in *input) prune(ctx context.Context, b *Bus, retention time.Duration) {
+	defer in.wg.Done()
+	every := min(time.Minute, max(retention/2, time.Second))
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		for _, topic := range in.topics {
+			qctx, cancel := context.WithTimeout(ctx, time.Minute)
+			n, err := b.Prune(qctx, topic, retention)
+			cancel()
+			if err == nil {
+				metricPruned.WithLabelValues(topic).Add(float64(n))
+			} else if ctx.Err() == nil && in.log != nil {
+				in.log.Warnf("bus pruning of %s: %v", topic, err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (in *input) watchLag(ctx context.Context, b *Bus) {

@@ -40,7 +40,8 @@ func outputSpec() *service.ConfigSpec {
 			"so in one detect worker. Keep `max_in_flight: 1` to keep each host's order.").
 		Field(service.NewStringField(outFieldTopic).Description("Topic to publish to.").Default("telemetry").Example("alerts")).
 		Field(service.NewStringField(outFieldDSN).
-			Description("Bus DSN: `gochannel://`, `sqlite://PATH` or `postgres://user@host/db?sslmode=verify-full&sslrootcert=...`.").
+			Description("Bus DSN: `gochannel://`, `sqlite://PATH` or `postgres://user@host/db?sslmode=verify-full&sslrootcert=...`. "+
+				"Query parameters of our own on sqlite and postgres: `poll_interval`, `batch_size`, `ack_deadline`, `retention` (acked messages older than this are pruned by the inputs; default 24h, 0s keeps all).").
 			Default("${AMOSKYS_BUS_DSN:gochannel://}").Example("postgres://amoskys@bus.example:5432/amoskys?sslmode=verify-full")).
 		Field(service.NewIntField(outFieldPartitions).
 			Description("Number of host partitions; the `bus` inputs reading this topic must use the same number.").

@@ -53,6 +53,7 @@ func Run(t *testing.T, be Backend) {
 	if be.Features.Durable {
 		t.Run("at_least_once_across_reopen", func(t *testing.T) { testReopen(t, be) })
 		t.Run("lag", func(t *testing.T) { testLag(t, be) })
+		t.Run("prune_acked_only", func(t *testing.T) { testPrune(t, be) })
 	}
 	if be.Features.Universal {
 		t.Run("watermill_universal", func(t *testing.T) { testUniversal(t, be) })
@@ -352,6 +353,56 @@ func mustSub(b *bus.Bus, group, topic string) (subscription, error) {
 	}
 	ch, err := sub.Subscribe(context.Background(), topic)
 	return subscription{sub, ch}, err
+}
+
+// readAll reads n messages in group, acks them, waits until the bus has the acks, and closes.
+func readAll(t *testing.T, b *bus.Bus, group, topic string, n int) []*message.Message {
+	t.Helper()
+	s := mustSubT(t, b, group, topic)
+	got := receive(t, s.ch, n, true)
+	require.Eventually(t, func() bool {
+		lag, err := b.Lag(t.Context(), topic, group)
+		return err == nil && lag == 0
+	}, wait, 20*time.Millisecond, "group %s acked everything", group)
+	require.NoError(t, s.sub.Close())
+	return got
+}
+
+// testPrune: retention deletes only what every consumer group acked, and only when old enough;
+// a group behind the others still gets everything it has not acked, exactly once.
+func testPrune(t *testing.T, be Backend) {
+	b := open(t, be.DSN(t))
+	topic := topicName(t)
+	require.NoError(t, b.Publisher().Publish(topic, numbered(3, "h")...))
+	n, err := b.Prune(t.Context(), topic, 0)
+	require.NoError(t, err)
+	require.Zero(t, n, "nobody has read the topic: everything is kept")
+
+	readAll(t, b, "g", topic, 3)
+	readAll(t, b, "h", topic, 3)
+	later := numbered(2, "h")
+	require.NoError(t, b.Publisher().Publish(topic, later...))
+	readAll(t, b, "g", topic, 2) // h is now 2 behind
+
+	n, err = b.Prune(t.Context(), topic, time.Hour)
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing is older than the retention")
+	n, err = b.Prune(t.Context(), topic, 0)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, n, "the 3 messages both groups acked are pruned, the 2 h has not are kept")
+	lag, err := b.Lag(t.Context(), topic, "h")
+	require.NoError(t, err)
+	require.EqualValues(t, 2, lag)
+
+	got := readAll(t, b, "h", topic, 2)
+	require.Equal(t, later[0].UUID, got[0].UUID)
+	require.Equal(t, later[1].UUID, got[1].UUID)
+	n, err = b.Prune(t.Context(), topic, 0)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n, "acked by both groups now")
+	lag, err = b.Lag(t.Context(), topic, "g")
+	require.NoError(t, err)
+	require.Zero(t, lag, "pruning does not make acked messages pending again")
 }
 
 func testLag(t *testing.T, be Backend) {
