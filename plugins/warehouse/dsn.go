@@ -31,6 +31,7 @@ const (
 //
 //	chdb://PATH[?lib=/path/libchdb.so&insert=rowbinary_file|tsv_file|tsv&tmp_dir=/dev/shm&conns=2]
 //	clickhouse://HOST:PORT[,HOST2:PORT]/DB[?secure=true&skip_verify=false&ca_file=PATH
+//	    &cert_file=PATH&key_file=PATH
 //	    &user_env=AMOSKYS_CLICKHOUSE_USER&password_env=AMOSKYS_CLICKHOUSE_PASSWORD
 //	    &dial_timeout=5s&max_open_conns=4&compress=lz4]
 type Config struct {
@@ -47,6 +48,8 @@ type Config struct {
 	Secure       bool
 	SkipVerify   bool
 	CAFile       string
+	CertFile     string // client certificate (PEM), with KeyFile; needs secure=true
+	KeyFile      string // its private key (PEM)
 	UserEnv      string // name of the env var holding the user name
 	PasswordEnv  string // name of the env var holding the password
 	DialTimeout  time.Duration
@@ -224,6 +227,10 @@ func parseServer(dsn string) (Config, error) {
 			c.SkipVerify = b
 		case "ca_file":
 			c.CAFile = v
+		case "cert_file":
+			c.CertFile = v
+		case "key_file":
+			c.KeyFile = v
 		case "user_env", "password_env":
 			if !validEnvName(v) {
 				return c, badDSN(dsn, "%s=%q: want an environment variable name", k, v)
@@ -255,7 +262,7 @@ func parseServer(dsn string) (Config, error) {
 		case "password", "username", "user":
 			return c, badDSN(dsn, "option %q refused: secrets come from env vars named by user_env/password_env", k)
 		default:
-			return c, badDSN(dsn, "unknown option %q: clickhouse takes secure, skip_verify, ca_file, user_env, password_env, dial_timeout, max_open_conns, compress", k)
+			return c, badDSN(dsn, "unknown option %q: clickhouse takes secure, skip_verify, ca_file, cert_file, key_file, user_env, password_env, dial_timeout, max_open_conns, compress", k)
 		}
 	}
 	return c, nil

@@ -60,9 +60,20 @@ func ServerOptions(cfg Config, getenv func(string) string) (*ch.Options, error) 
 			}
 			tc.RootCAs = pool
 		}
+		if (cfg.CertFile == "") != (cfg.KeyFile == "") {
+			return nil, fmt.Errorf("cert_file and key_file go together: give both or neither")
+		}
+		if cfg.CertFile != "" {
+			// The client certificate the server may require (mutual TLS).
+			cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("loading client certificate cert_file/key_file: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
 		opts.TLS = tc
-	} else if cfg.CAFile != "" || cfg.SkipVerify {
-		return nil, fmt.Errorf("ca_file and skip_verify need secure=true")
+	} else if cfg.CAFile != "" || cfg.SkipVerify || cfg.CertFile != "" || cfg.KeyFile != "" {
+		return nil, fmt.Errorf("ca_file, cert_file, key_file and skip_verify need secure=true")
 	}
 	return opts, nil
 }
