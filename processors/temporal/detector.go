@@ -217,8 +217,9 @@ type Detector struct {
 	peak        float64
 	peakDecay   float64
 	wasSeasonal bool
-	integral    bool    // every value so far was an integer
-	minSigma    float64 // outside floor on sigma (SetMinSigma)
+	integral    bool     // every value so far was an integer
+	minSigma    float64  // outside floor on sigma (SetMinSigma)
+	pop         popState // the layer's population prior while this series warms up
 }
 
 // modelSwitchKeep is the weight past surprises keep when the baseline switches between the

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 
 	"github.com/amoskys/amoskys/schemas"
@@ -26,11 +26,27 @@ type LayerConfig struct {
 	// PopulationFloor floors each series' sigma at this fraction of the typical deviation of the
 	// same feature (and window) over all keys; 0 turns it off.
 	PopulationFloor float64
+	// PopulationFeatures are the features for which a key still warming up is judged against the
+	// other keys of its kind on its host (the population prior, population.go); empty turns it off.
+	PopulationFeatures []string
+	// PopulationZ is the robust z (log scale) above the blended population baseline from which a
+	// warming key counts as above its population.
+	PopulationZ float64
+	// PopulationWindows is how many consecutive windows a warming key must be above its
+	// population before it is scored.
+	PopulationWindows int
+	// PopulationMin is how many population values (earlier vectors of other keys) are needed.
+	PopulationMin int
 }
+
+// DefaultPopulationFeatures are resource levels of a process, where a new process is comparable
+// with its peers (counts of children or connections are not: a shell or a server has many).
+var DefaultPopulationFeatures = []string{"cpu_percent", "rss_bytes", "fds", "threads"}
 
 // DefaultLayerConfig is the layer's configuration when nothing is set.
 func DefaultLayerConfig() LayerConfig {
-	return LayerConfig{Detector: DefaultConfig(), MaxSeries: 50000, ReasonThreshold: 0.5, MaxReasons: 5, PopulationFloor: 0.5}
+	return LayerConfig{Detector: DefaultConfig(), MaxSeries: 50000, ReasonThreshold: 0.5, MaxReasons: 5, PopulationFloor: 0.5,
+		PopulationFeatures: DefaultPopulationFeatures, PopulationZ: 6, PopulationWindows: 2, PopulationMin: 30}
 }
 
 func (c LayerConfig) validate() error {
@@ -50,6 +66,15 @@ func (c LayerConfig) validate() error {
 	if c.PopulationFloor < 0 {
 		errs = append(errs, fmt.Errorf("population_floor %v: want 0 or more", c.PopulationFloor))
 	}
+	if c.PopulationZ < 0 {
+		errs = append(errs, fmt.Errorf("population_z %v: want 0 or more", c.PopulationZ))
+	}
+	if c.PopulationWindows < 0 {
+		errs = append(errs, fmt.Errorf("population_windows %d: want 0 or more", c.PopulationWindows))
+	}
+	if c.PopulationMin < 0 {
+		errs = append(errs, fmt.Errorf("population_min %d: want 0 or more", c.PopulationMin))
+	}
 	return errors.Join(errs...)
 }
 
@@ -62,9 +87,59 @@ type Layer struct {
 	lru     *list.List        // front: most recently updated
 	Evicted uint64            // series evicted by the cap
 	pop     map[string]*popDev
-	buf     []byte   // Judge's scratch for series keys
-	pbuf    []byte   // and for population keys
-	warm    []scored // Judge's scratch
+	pgroups map[string]*popGroup // population statistics by host+kind+window, then feature
+	prior   map[string]bool      // PopulationFeatures
+	buf     []byte               // Judge's scratch for series keys
+	pbuf    []byte               // and for population keys
+	warm    []scored             // Judge's scratch
+	top     []scored             // and for the features with a reason
+	sbuf    []float32            // and for population statistics
+}
+
+// popGroup holds the population statistics of one host+kind+window, by feature position.
+type popGroup struct {
+	slots []popSlot
+}
+
+type popSlot struct {
+	name  string
+	dev   *popDev     // typical deviation from a key's own baseline (kind+window+feature, all hosts)
+	prior *population // cross-key distribution on this host (PopulationFeatures only)
+}
+
+// slot returns the statistics of feature name at position i of the group's vectors.
+func (l *Layer) slot(g *popGroup, kind, window string, i int, name string) *popSlot {
+	if i < len(g.slots) && g.slots[i].name == name {
+		return &g.slots[i]
+	}
+	for j := range g.slots {
+		if g.slots[j].name == name {
+			return &g.slots[j]
+		}
+	}
+	for len(g.slots) <= i {
+		g.slots = append(g.slots, popSlot{})
+	}
+	if g.slots[i].name != "" { // the position holds another feature: append instead
+		g.slots = append(g.slots, popSlot{})
+		i = len(g.slots) - 1
+	}
+	sl := &g.slots[i]
+	sl.name = name
+	pk := append(l.pbuf[:0], kind...)
+	pk = append(append(pk, 0), window...)
+	pk = append(append(pk, 0), name...)
+	l.pbuf = pk
+	if pd := l.pop[string(pk)]; pd != nil {
+		sl.dev = pd
+	} else if len(l.pop) < maxPopulations {
+		sl.dev = &popDev{}
+		l.pop[string(pk)] = sl.dev
+	}
+	if l.prior[name] {
+		sl.prior = &population{}
+	}
+	return sl
 }
 
 // popDev is the typical absolute deviation of one feature (and window) from each key's own
@@ -117,7 +192,16 @@ func NewLayer(cfg LayerConfig) *Layer {
 		cfg.MaxReasons = d.MaxReasons
 	}
 	cfg.Detector = cfg.Detector.withDefaults()
-	l := &Layer{cfg: cfg, groups: map[string]*group{}, lru: list.New(), pop: map[string]*popDev{}}
+	if cfg.PopulationWindows <= 0 {
+		cfg.PopulationWindows = 1
+	}
+	l := &Layer{cfg: cfg, groups: map[string]*group{}, lru: list.New(), pop: map[string]*popDev{}, pgroups: map[string]*popGroup{}}
+	if len(cfg.PopulationFeatures) > 0 {
+		l.prior = map[string]bool{}
+		for _, f := range cfg.PopulationFeatures {
+			l.prior[f] = true
+		}
+	}
 	if len(cfg.Features) > 0 {
 		l.watch = map[string]bool{}
 		for _, f := range cfg.Features {
@@ -217,11 +301,25 @@ func (l *Layer) detector(gp **group, prefix []byte, i int, name string) *Detecto
 type scored struct {
 	name string
 	res  Result
+	pop  popInfo // when byPop: the population behind the score
+	// byPop: the population prior scored the feature (the key is warming up).
+	byPop bool
+}
+
+// before orders scored features: highest score first; among equal scores (saturated ones), the
+// larger relative change.
+func before(a, b *scored) bool {
+	if a.res.Score != b.res.Score {
+		return a.res.Score > b.res.Score
+	}
+	return a.res.relChange() > b.res.relChange()
 }
 
 // Judge feeds every watched feature of fv to its series' detector (at the window's end, in
 // event time) and returns the layer result: the highest feature score, with a reason for each
-// feature at or above the reason threshold; abstain while every watched series is warming up.
+// feature at or above the reason threshold; abstain while every watched series is warming up,
+// unless the population prior (population.go) finds a warming series persistently above the
+// other keys of its kind.
 func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 	out := schemas.LayerResult{
 		Layer: schemas.LayerTemporal, Time: fv.End, Host: fv.Host, Entity: fv.Key, Window: fv.Window, Source: fv.ID,
@@ -232,8 +330,18 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 	buf = append(buf, 0)
 	g := l.groups[string(buf)]
 	warm := l.warm[:0]
-	defer func() { clear(warm); l.warm = warm[:0]; l.buf = buf[:0] }()
-	watched, minN := 0, -1
+	var pg *popGroup
+	if l.cfg.PopulationFloor > 0 || l.prior != nil {
+		pk := append(l.pbuf[:0], fv.Host...)
+		pk = append(append(pk, 0), fv.KeyKind...)
+		pk = append(append(pk, 0), fv.Window...)
+		l.pbuf = pk
+		if pg = l.pgroups[string(pk)]; pg == nil && len(l.pgroups) < maxPopGroups {
+			pg = &popGroup{}
+			l.pgroups[string(pk)] = pg
+		}
+	}
+	watched, minN, pending := 0, -1, 0
 	for i, name := range fv.Names {
 		if i >= len(fv.Values) {
 			break
@@ -244,60 +352,106 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 		watched++
 		d := l.detector(&g, buf, i, name)
 		x := fv.Values[i]
-		if l.cfg.PopulationFloor > 0 && !math.IsNaN(x) && !math.IsInf(x, 0) {
-			pk := append(l.pbuf[:0], fv.KeyKind...)
-			pk = append(append(pk, 0), fv.Window...)
-			pk = append(append(pk, 0), name...)
-			l.pbuf = pk
-			pd := l.pop[string(pk)]
-			if pd == nil && len(l.pop) < maxPopulations {
-				pd = &popDev{}
-				l.pop[string(pk)] = pd
-			}
-			if pd != nil && d.N() > 0 {
-				d.SetMinSigma(l.cfg.PopulationFloor * pd.dev * madToSigma)
-				pd.add(math.Abs(x - d.Baseline()))
-			}
+		finite := !math.IsNaN(x) && !math.IsInf(x, 0)
+		var sl *popSlot
+		if pg != nil && finite {
+			sl = l.slot(pg, fv.KeyKind, fv.Window, i, name)
+		}
+		if sl != nil && sl.dev != nil && l.cfg.PopulationFloor > 0 && d.N() > 0 {
+			d.SetMinSigma(l.cfg.PopulationFloor * sl.dev.dev * madToSigma)
+			sl.dev.add(math.Abs(x - d.Baseline()))
 		}
 		r := d.Update(fv.End, x)
-		if !r.Warm {
-			if minN < 0 || d.N() < minN {
-				minN = d.N()
+		if sl == nil || sl.prior == nil {
+			if !r.Warm {
+				if minN < 0 || d.N() < minN {
+					minN = d.N()
+				}
+				continue
 			}
+			warm = append(warm, scored{name: name, res: r})
 			continue
 		}
-		warm = append(warm, scored{name, r})
+		u := logScale(x)
+		if r.Warm {
+			sl.prior.add(fv.End, u)
+			warm = append(warm, scored{name: name, res: r})
+			continue
+		}
+		if minN < 0 || d.N() < minN {
+			minN = d.N()
+		}
+		n, med, mad := sl.prior.stats(fv.End, &l.sbuf)
+		sl.prior.add(fv.End, u)
+		var v popVerdict
+		if n >= l.cfg.PopulationMin {
+			v = d.pop.judge(u, med, mad, l.cfg.Detector.Warmup, l.cfg.PopulationZ)
+		}
+		d.pop.learn(u, v.above, fv.Start, fv.End)
+		if !v.above {
+			continue
+		}
+		if d.pop.run < l.cfg.PopulationWindows {
+			pending = max(pending, d.pop.run)
+			continue
+		}
+		rs := gaussSurprise(v.z)
+		pr := Result{Warm: true, Score: rs / (rs + l.cfg.Detector.ScoreScale), P: math.Exp(-rs * math.Ln10), Z: v.z,
+			Kind: KindSpike, Value: x, Baseline: unLogScale(v.center)}
+		pr.Sigma = unLogScale(v.center+v.sigma) - pr.Baseline
+		warm = append(warm, scored{name: name, res: pr, byPop: true, pop: popInfo{kind: fv.KeyKind, n: n,
+			median: unLogScale(med), mad: mad, run: d.pop.run, ownN: d.N(), warmup: l.cfg.Detector.Warmup + 1}})
 	}
+	top := l.top[:0]
+	defer func() { clear(warm); l.warm = warm[:0]; clear(top); l.top = top[:0]; l.buf = buf[:0] }()
 	if len(warm) == 0 {
-		if watched == 0 {
+		switch {
+		case watched == 0:
 			out.Abstain = "no watched features in the vector"
-		} else {
+		case pending > 0:
+			out.Abstain = "warming up: " + strconv.Itoa(minN) + " of " + strconv.Itoa(l.cfg.Detector.Warmup+1) +
+				" points; above its population for " + strconv.Itoa(pending) + " of " + strconv.Itoa(l.cfg.PopulationWindows) + " windows"
+		default:
 			out.Abstain = "warming up: " + strconv.Itoa(minN) + " of " + strconv.Itoa(l.cfg.Detector.Warmup+1) + " points"
 		}
 		return out
 	}
-	// Highest score first; among equal scores (saturated ones), the larger relative change.
-	sort.SliceStable(warm, func(i, j int) bool {
-		a, b := warm[i].res, warm[j].res
-		if a.Score != b.Score {
-			return a.Score > b.Score
+	best := 0
+	for i := 1; i < len(warm); i++ {
+		if before(&warm[i], &warm[best]) {
+			best = i
 		}
-		return a.relChange() > b.relChange()
-	})
-	score := warm[0].res.Score
+	}
+	score := warm[best].res.Score
 	out.Score = &score
-	for _, w := range warm {
-		if w.res.Score < l.cfg.ReasonThreshold || len(out.Reasons) >= l.cfg.MaxReasons {
+	for i := range warm {
+		if warm[i].res.Score >= l.cfg.ReasonThreshold {
+			top = append(top, warm[i])
+		}
+	}
+	if len(top) == 0 {
+		return out
+	}
+	slices.SortStableFunc(top, func(a, b scored) int {
+		switch {
+		case before(&a, &b):
+			return -1
+		case before(&b, &a):
+			return 1
+		}
+		return 0
+	})
+	for _, w := range top {
+		if len(out.Reasons) >= l.cfg.MaxReasons {
 			break
 		}
 		name := w.name
 		if fv.Entity != "" && fv.KeyKind != "host" {
 			name = fv.Entity + " " + w.name
 		}
-		out.Reasons = append(out.Reasons, schemas.Reason{
+		rs := schemas.Reason{
 			ID:    "temporal:" + w.name,
 			Title: w.res.Kind.String() + " in " + w.name,
-			Text:  w.res.Reason(name),
 			Score: w.res.Score,
 			Evidence: map[string]string{
 				"feature":  w.name,
@@ -308,7 +462,18 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 				"p":        strconv.FormatFloat(w.res.P, 'g', 3, 64),
 				"seasonal": strconv.FormatBool(w.res.Seasonal),
 			},
-		})
+		}
+		if w.byPop {
+			rs.Title = "spike in " + w.name + " against its population"
+			rs.Text = popReason(name, w.res, w.pop)
+			rs.Evidence["baseline_of"] = "population"
+			rs.Evidence["population_median"] = strconv.FormatFloat(w.pop.median, 'g', 6, 64)
+			rs.Evidence["population_n"] = strconv.Itoa(w.pop.n)
+			rs.Evidence["windows_above"] = strconv.Itoa(w.pop.run)
+		} else {
+			rs.Text = w.res.Reason(name)
+		}
+		out.Reasons = append(out.Reasons, rs)
 	}
 	return out
 }

@@ -109,7 +109,7 @@ func TestPopulationFloor(t *testing.T) {
 }
 
 func TestPluginRejectsBadConfig(t *testing.T) {
-	for _, y := range []string{"reason_threshold: 2", "warmup_points: 0", "max_series: 0", "horizon_points: 1", "population_floor: -1"} {
+	for _, y := range []string{"reason_threshold: 2", "warmup_points: 0", "max_series: 0", "horizon_points: 1", "population_floor: -1", "population_z: -1", "population_windows: -1", "population_min: -1"} {
 		conf, err := spec().ParseYAML(y, nil)
 		require.NoError(t, err, y)
 		_, err = newProcessor(conf, service.MockResources())

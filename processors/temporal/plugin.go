@@ -17,6 +17,10 @@ const (
 	fieldHorizon         = "horizon_points"
 	fieldSeasonal        = "seasonal"
 	fieldPopulationFloor = "population_floor"
+	fieldPopFeatures     = "population_features"
+	fieldPopZ            = "population_z"
+	fieldPopWindows      = "population_windows"
+	fieldPopMin          = "population_min"
 )
 
 func spec() *service.ConfigSpec {
@@ -28,7 +32,11 @@ func spec() *service.ConfigSpec {
 every key is its own series, keyed by host, key, window and feature name; each series keeps a robust
 baseline (winsorised EWMA level and absolute deviation), a time-of-day profile used once it predicts the
 series better, and a decayed histogram of its own past surprises that calibrates the Gaussian tail of
-each new point, so a score means the same rarity on every series. Work and memory are O(1) per point and
+each new point, so a score means the same rarity on every series. A key still warming up (a process
+that just started) is judged for population_features against the other keys of its kind on its host
+(log-scale median and MAD of their recent values, blended into its own mean as its points accumulate)
+and scored once it has been above them for population_windows consecutive windows, e.g. "cpu_percent
+98.6 is 8.9 σ above the median 0.05 of 143 recent process vectors on this host". Work and memory are O(1) per point and
 per series; the number of series is capped (least recently updated evicted, counted in
 amoskys_temporal_evicted_total). Time is the vector's window end: the output depends on the input only.
 
@@ -55,6 +63,18 @@ events and alerts pass untouched. The same detector runs in `+"`amoskys bench na
 			service.NewFloatField(fieldPopulationFloor).
 				Description("Floor each series' sigma at this fraction of the typical deviation of the same feature over all keys, so a process idle at exactly 0 is not alarmed by its first small blip. 0 turns it off.").
 				Default(d.PopulationFloor).Example(0.25).Advanced(),
+			service.NewStringListField(fieldPopFeatures).
+				Description("Features for which a key still warming up (a new process) is judged against the other keys of its kind on the same host: the median and MAD, on a log scale, of their recent values (one per key and earlier window), blended into the key's own mean as its points accumulate. Empty turns the population prior off.").
+				Default(anyList(d.PopulationFeatures)).Example([]any{"cpu_percent"}),
+			service.NewFloatField(fieldPopZ).
+				Description("Robust z (log scale) above the blended population baseline from which a warming key counts as above its population (one-sided: less than its peers is ordinary).").
+				Default(d.PopulationZ).Example(8).Advanced(),
+			service.NewIntField(fieldPopWindows).
+				Description("Consecutive windows a warming key must be above its population before it is scored (persistence: a compiler busy for seconds is not a burn).").
+				Default(d.PopulationWindows).Example(3).Advanced(),
+			service.NewIntField(fieldPopMin).
+				Description("Population values (vectors of earlier windows) needed before the prior judges anything.").
+				Default(d.PopulationMin).Example(50).Advanced(),
 			service.NewBoolField(fieldSeasonal).
 				Description("Learn a time-of-day profile per series (used only while it predicts better than the flat baseline).").
 				Default(d.Detector.Seasonal).Advanced(),
@@ -63,6 +83,8 @@ events and alerts pass untouched. The same detector runs in `+"`amoskys bench na
   if this.reason_threshold.or(0.5) < 0 || this.reason_threshold.or(0.5) > 1 { "reason_threshold must be within 0..1" },
   if this.warmup_points.or(30) < 1 { "warmup_points must be at least 1" },
   if this.max_series.or(1) < 1 { "max_series must be at least 1" },
+  if this.population_z.or(6) < 0 { "population_z must be 0 or more" },
+  if this.population_windows.or(2) < 0 { "population_windows must be 0 or more" },
 ].filter(e -> e != null)`).
 		Example("Detect chain", "Temporal after window and geometric.", `
 pipeline:
@@ -74,6 +96,14 @@ pipeline:
         max_series: 50000
         reason_threshold: 0.5
 `)
+}
+
+func anyList(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
 
 func init() {
@@ -111,6 +141,18 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (service.B
 		return nil, err
 	}
 	if cfg.PopulationFloor, err = conf.FieldFloat(fieldPopulationFloor); err != nil {
+		return nil, err
+	}
+	if cfg.PopulationFeatures, err = conf.FieldStringList(fieldPopFeatures); err != nil {
+		return nil, err
+	}
+	if cfg.PopulationZ, err = conf.FieldFloat(fieldPopZ); err != nil {
+		return nil, err
+	}
+	if cfg.PopulationWindows, err = conf.FieldInt(fieldPopWindows); err != nil {
+		return nil, err
+	}
+	if cfg.PopulationMin, err = conf.FieldInt(fieldPopMin); err != nil {
 		return nil, err
 	}
 	if err := cfg.validate(); err != nil {
