@@ -158,3 +158,24 @@ func BenchmarkExplain(b *testing.B) {
 func make10Names() []string {
 	return []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"}
 }
+
+// BenchmarkScoreOutlierSets: all rows of each labelled set scored on one goroutine (the figure
+// scripts/iforest_compare.sh compares with scikit-learn).
+func BenchmarkScoreOutlierSets(b *testing.B) {
+	dir := outlierDir(b)
+	files, err := filepath.Glob(filepath.Join(dir, "*.csv"))
+	require.NoError(b, err)
+	for _, fn := range files {
+		d, err := ReadLabelledCSV(fn)
+		require.NoError(b, err)
+		f, err := Fit(d.X, DefaultParams())
+		require.NoError(b, err)
+		out := make([]float64, d.X.Rows)
+		b.Run(strings.TrimSuffix(filepath.Base(fn), ".csv"), func(b *testing.B) {
+			for b.Loop() {
+				f.ScoreInto(d.X, out, 1)
+			}
+			b.ReportMetric(float64(d.X.Rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}

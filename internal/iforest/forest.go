@@ -77,6 +77,7 @@ type Forest struct {
 	packed []node    // the scoring layout, see pack
 	proots []int32   // root of each tree in packed
 	full   *full     // the complete-tree layout, when the height limit allows
+	bytes  []btree   // the byte layout, when ψ <= 256 and features <= 256 (see fast.go)
 	wl, wr []float32 // log2(size/size of the left or right child): the bits a split buys
 }
 
@@ -252,6 +253,7 @@ func (f *Forest) finish() {
 	}
 	f.pack()
 	f.buildFull()
+	f.buildBytes()
 }
 
 // pack lays every tree out breadth first with siblings adjacent, for scoring.
@@ -412,6 +414,11 @@ func (b *builder) sample(rng *rand.Rand) {
 
 // PathLength returns E[h(x)], the mean path length of x over the trees.
 func (f *Forest) PathLength(x []float64) float64 {
+	if f.bytes != nil {
+		var b brow
+		copy(b.v[:], x[:f.NumFeat])
+		return bytesPath(f.bytes, &b) / float64(len(f.Roots))
+	}
 	if f.full != nil {
 		return f.full.pathSum(x, len(f.Roots)) / float64(len(f.Roots))
 	}
@@ -435,6 +442,10 @@ func (f *Forest) PathLength(x []float64) float64 {
 
 // scoreRange scores rows [lo,hi) of X into out.
 func (f *Forest) scoreRange(X Matrix, out []float64, lo, hi int) {
+	if f.bytes != nil {
+		f.scoreRangeBytes(X, out, lo, hi)
+		return
+	}
 	var sums [blockCols]float64
 	var col []float64
 	if f.full != nil {
@@ -455,6 +466,29 @@ func (f *Forest) scoreRange(X Matrix, out []float64, lo, hi int) {
 		}
 		for i := s; i < e; i++ {
 			out[i] = f.scoreOf(sums[i-s] / float64(len(f.proots)))
+		}
+	}
+}
+
+// browBlock is the number of rows scoreRangeBytes takes at a time.
+const browBlock = 64
+
+var browPool = sync.Pool{New: func() any { return new([browBlock]brow) }}
+
+func (f *Forest) scoreRangeBytes(X Matrix, out []float64, lo, hi int) {
+	rows := browPool.Get().(*[browBlock]brow)
+	defer browPool.Put(rows)
+	var sums [browBlock]float64
+	d := X.Cols
+	for s := lo; s < hi; s += browBlock {
+		e := min(s+browBlock, hi)
+		for r := s; r < e; r++ {
+			copy(rows[r-s].v[:d], X.Data[r*d:(r+1)*d])
+		}
+		sums = [browBlock]float64{}
+		bytesBlock(f.bytes, rows[:e-s], sums[:e-s])
+		for i := s; i < e; i++ {
+			out[i] = f.scoreOf(sums[i-s] / float64(len(f.Roots)))
 		}
 	}
 }

@@ -181,22 +181,46 @@ func TestROCAUCTies(t *testing.T) {
 
 // The complete-tree layout (batch and single row) and the general layout agree exactly.
 func TestLayoutsAgree(t *testing.T) {
-	X := gaussian(1000, 7, 12)
-	p := DefaultParams()
-	p.Trees = 37 // not a multiple of the interleaving
-	f, err := Fit(X, p)
-	require.NoError(t, err)
-	require.NotNil(t, f.full)
-	batch := f.ScoreAll(X, 1)
-	for i := range X.Rows {
-		require.Equal(t, batch[i], f.Score(X.Row(i)), "row %d", i)
+	for _, c := range []struct{ rows, cols, psi int }{{1000, 7, 256}, {300, 3, 100}, {2000, 5, 512}} {
+		X := gaussian(c.rows, c.cols, 12)
+		// Ties and repeated values, so that some rows fall exactly on thresholds.
+		for i := range X.Data {
+			if i%3 == 0 {
+				X.Data[i] = math.Round(X.Data[i] * 4)
+			}
+		}
+		p := DefaultParams()
+		p.Trees = 37 // not a multiple of the interleaving
+		p.SampleSize = c.psi
+		f, err := Fit(X, p)
+		require.NoError(t, err)
+		require.NotNil(t, f.full)
+		require.Equal(t, c.psi <= 256, f.bytes != nil)
+		batch := f.ScoreAll(X, 1)
+		for i := range X.Rows {
+			require.Equal(t, batch[i], f.Score(X.Row(i)), "row %d", i)
+		}
+		// The kernel against its Go version, and both against the other layouts: the same
+		// path lengths summed in the same order, so exactly the same scores.
+		if f.bytes != nil {
+			rows := make([]brow, X.Rows/8*8)
+			for r := range rows {
+				copy(rows[r].v[:], X.Row(r))
+			}
+			a, b := make([]float64, len(rows)), make([]float64, len(rows))
+			bytesGroups(f.bytes, rows, a)
+			bytesGroupsGo(f.bytes, rows, b)
+			require.Equal(t, a, b)
+		}
+		bytes, full := f.bytes, f.full
+		f.bytes = nil // the complete layout, used when ψ or the features are above 256
+		require.Equal(t, batch, f.ScoreAll(X, 1))
+		f.full = nil // the general layout, used when the height limit is too deep for the complete one
+		general := f.ScoreAll(X, 1)
+		for i := range X.Rows {
+			require.InDelta(t, batch[i], general[i], 1e-12, "row %d", i)
+			require.InDelta(t, batch[i], f.Score(X.Row(i)), 1e-12, "row %d", i)
+		}
+		f.bytes, f.full = bytes, full
 	}
-	full := f.full
-	f.full = nil // the general layout, used when the height limit is too deep for the complete one
-	general := f.ScoreAll(X, 1)
-	for i := range X.Rows {
-		require.InDelta(t, batch[i], general[i], 1e-12, "row %d", i)
-		require.InDelta(t, batch[i], f.Score(X.Row(i)), 1e-12, "row %d", i)
-	}
-	f.full = full
 }

@@ -1,0 +1,172 @@
+package iforest
+
+import "math"
+
+// The byte layout: the scoring layout for the usual case, ψ <= 256 (height limit <= 8) and at
+// most 256 features. Every tree is padded to a complete binary tree of depth 8 in heap order
+// (children of i at 2i+1 and 2i+2). A leaf shallower than 8 becomes pass-through nodes
+// (threshold +Inf: always left, and the right subtree is filled alike) and its path length
+// depth + c(size) is copied to every bottom slot beneath it, so every walk is exactly 8
+// branch-free steps ending at a leaf slot.
+//
+// Internal nodes have heap indices 0..254 and leaves 0..255 after subtracting 255, so a tree is
+// three [256] arrays indexed by a uint8 and a row is a [256]float64 indexed by a uint8 feature:
+// every index is in bounds by construction. A node keeps up = the next float64 above its split
+// threshold t, because for every float64 x (NaN included) x > t is exactly x >= up: a step is
+// then i = 2i+2 - [x < up or x is NaN], one compare whose carry flag is the step (the amd64
+// kernel, fast_amd64.s). x > t goes right, as x <= t goes left in scikit-learn and in the general
+// layout; thresholds stay float64, so scores are exactly those of the general layout.
+const (
+	byteDepth = 8
+	byteSlots = 1 << byteDepth // 256
+	browLen   = byteSlots + 8  // a brow in float64s
+	btreeSize = byteSlots * 17 // a btree in bytes: feat 256 + up 2048 + leaf 2048
+)
+
+// btree is one tree of the byte layout. fast_amd64.s relies on the field order and sizes.
+type btree struct {
+	feat [byteSlots]uint8   // internal node feature (slot 255 unused)
+	up   [byteSlots]float64 // internal node threshold, raised to the next float64 (+Inf: pass-through)
+	leaf [byteSlots]float64 // path length at each bottom slot
+}
+
+// brow is one row's values indexed by feature, padded so that consecutive rows of a block do not
+// fall on the same cache sets (a 2 KB stride would).
+type brow struct {
+	v [byteSlots]float64
+	_ [browLen - byteSlots]float64
+}
+
+// buildBytes fills f.bytes when ψ and the feature count allow; nil otherwise.
+func (f *Forest) buildBytes() {
+	f.bytes = nil
+	if f.SampleSize > byteSlots || f.NumFeat > byteSlots || len(f.Roots) == 0 {
+		return
+	}
+	ts := make([]btree, len(f.Roots))
+	for t, r := range f.Roots {
+		bt := &ts[t]
+		bt.up[byteSlots-1] = math.Inf(1)
+		// fill places general node g at heap index i of depth k.
+		var fill func(g int32, i, k int) bool
+		fill = func(g int32, i, k int) bool {
+			if k == byteDepth {
+				if f.Feature[g] >= 0 {
+					return false // a split below the height limit: not this layout
+				}
+				bt.leaf[i-(byteSlots-1)] = f.Thresh[g]
+				return true
+			}
+			if f.Feature[g] < 0 {
+				bt.up[i] = math.Inf(1)
+				return fill(g, 2*i+1, k+1) && fill(g, 2*i+2, k+1)
+			}
+			bt.feat[i], bt.up[i] = uint8(f.Feature[g]), math.Nextafter(f.Thresh[g], math.Inf(1))
+			return fill(f.Left[g], 2*i+1, k+1) && fill(f.Right[g], 2*i+2, k+1)
+		}
+		if !fill(r, 0, 0) {
+			return
+		}
+	}
+	f.bytes = ts
+}
+
+// bstep is one step down a byte-layout tree: from internal node i to its child.
+func bstep(t *btree, x *brow, i uint8) uint8 {
+	return 2*i + 1 + uint8(b2i(x.v[t.feat[i]] >= t.up[i]))
+}
+
+// bleaf is the last step: from a bottom internal node i (127..254) to the leaf's path length.
+// The leaf slot is 2i+1+b-255, which is 2i+b+2 in uint8 arithmetic.
+func bleaf(t *btree, x *brow, i uint8) float64 {
+	return t.leaf[2*i+2+uint8(b2i(x.v[t.feat[i]] >= t.up[i]))]
+}
+
+// bytesRow adds x's path length in every tree to *sum, in tree order.
+func bytesRow(ts []btree, x *brow, sum *float64) {
+	s := *sum
+	for t := range ts {
+		var i uint8
+		for range byteDepth - 1 {
+			i = bstep(&ts[t], x, i)
+		}
+		s += bleaf(&ts[t], x, i)
+	}
+	*sum = s
+}
+
+// bytesBlock adds each of rows' path lengths over all trees into sums (len(sums) = len(rows)),
+// per row in tree order (as bytesPath), so a row scores the same alone or in a batch. Groups of
+// eight rows go to bytesGroups (the amd64 kernel where there is one); the rest row by row.
+func bytesBlock(ts []btree, rows []brow, sums []float64) {
+	n := len(rows)
+	g := n / 8
+	if g > 0 {
+		bytesGroups(ts, rows[:g*8], sums[:g*8])
+	}
+	for r := g * 8; r < n; r++ {
+		bytesRow(ts, &rows[r], &sums[r])
+	}
+}
+
+// bytesGroupsGo is bytesGroups in Go: tree by tree, so a tree stays in L1 while it judges the
+// rows, eight rows' walks advanced together so their chains of dependent loads overlap.
+func bytesGroupsGo(ts []btree, rows []brow, sums []float64) {
+	for t := range ts {
+		tr := &ts[t]
+		for r := 0; r+8 <= len(rows); r += 8 {
+			x := (*[8]brow)(rows[r : r+8])
+			var i0, i1, i2, i3, i4, i5, i6, i7 uint8
+			for range byteDepth - 1 {
+				i0 = bstep(tr, &x[0], i0)
+				i1 = bstep(tr, &x[1], i1)
+				i2 = bstep(tr, &x[2], i2)
+				i3 = bstep(tr, &x[3], i3)
+				i4 = bstep(tr, &x[4], i4)
+				i5 = bstep(tr, &x[5], i5)
+				i6 = bstep(tr, &x[6], i6)
+				i7 = bstep(tr, &x[7], i7)
+			}
+			s := (*[8]float64)(sums[r : r+8])
+			s[0] += bleaf(tr, &x[0], i0)
+			s[1] += bleaf(tr, &x[1], i1)
+			s[2] += bleaf(tr, &x[2], i2)
+			s[3] += bleaf(tr, &x[3], i3)
+			s[4] += bleaf(tr, &x[4], i4)
+			s[5] += bleaf(tr, &x[5], i5)
+			s[6] += bleaf(tr, &x[6], i6)
+			s[7] += bleaf(tr, &x[7], i7)
+		}
+	}
+}
+
+// bytesPath is Σ over trees of x's path length; eight trees are walked at once so their chains
+// of dependent loads overlap, and the sum is taken in tree order.
+func bytesPath(ts []btree, x *brow) float64 {
+	var sum float64
+	t := 0
+	for ; t+8 <= len(ts); t += 8 {
+		g := (*[8]btree)(ts[t : t+8])
+		var i0, i1, i2, i3, i4, i5, i6, i7 uint8
+		for range byteDepth - 1 {
+			i0 = bstep(&g[0], x, i0)
+			i1 = bstep(&g[1], x, i1)
+			i2 = bstep(&g[2], x, i2)
+			i3 = bstep(&g[3], x, i3)
+			i4 = bstep(&g[4], x, i4)
+			i5 = bstep(&g[5], x, i5)
+			i6 = bstep(&g[6], x, i6)
+			i7 = bstep(&g[7], x, i7)
+		}
+		sum += bleaf(&g[0], x, i0)
+		sum += bleaf(&g[1], x, i1)
+		sum += bleaf(&g[2], x, i2)
+		sum += bleaf(&g[3], x, i3)
+		sum += bleaf(&g[4], x, i4)
+		sum += bleaf(&g[5], x, i5)
+		sum += bleaf(&g[6], x, i6)
+		sum += bleaf(&g[7], x, i7)
+	}
+	bytesRow(ts[t:], x, &sum)
+	return sum
+}
