@@ -215,6 +215,12 @@ type StatsBucket struct {
 
 // Stats computes counts over [since, until) with buckets of bucket.
 func (s *Store) Stats(ctx context.Context, since, until time.Time, bucket time.Duration) (*Stats, error) {
+	return s.StatsHost(ctx, "", since, until, bucket)
+}
+
+// StatsHost is Stats over the alerts of one host (every host when host is empty). The host goes
+// to the warehouse through the same Filter as /api/alerts/recent's (quoted, never spliced raw).
+func (s *Store) StatsHost(ctx context.Context, host string, since, until time.Time, bucket time.Duration) (*Stats, error) {
 	st := &Stats{Since: since.UTC(), Until: until.UTC(), BucketSecs: int64(bucket / time.Second),
 		BySeverity: map[string]int64{}, ByHost: map[string]int64{}, ByLayer: map[string]int64{}}
 	oldest, held := s.Index.Oldest()
@@ -223,6 +229,9 @@ func (s *Store) Stats(ctx context.Context, since, until time.Time, bucket time.D
 		st.Source = "index"
 		buckets := map[int64]map[string]int64{}
 		for _, a := range s.Index.Snapshot(since, until) {
+			if host != "" && a.Host != host {
+				continue
+			}
 			st.Total++
 			st.BySeverity[string(a.Severity)]++
 			st.ByHost[a.Host]++
@@ -248,7 +257,7 @@ func (s *Store) Stats(ctx context.Context, since, until time.Time, bucket time.D
 		return st, nil
 	}
 	st.Source = "warehouse"
-	f := Filter{Limit: 1, Since: since, Until: until}
+	f := Filter{Limit: 1, Since: since, Until: until, Host: host}
 	base := "FROM alerts FINAL WHERE " + f.where()
 	type kv struct {
 		K string `json:"k"`

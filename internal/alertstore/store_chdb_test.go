@@ -143,4 +143,12 @@ func TestStoreOnWarehouse(t *testing.T) {
 	require.EqualValues(t, 15, st.ByHost["h'2"])
 	require.EqualValues(t, 30, st.ByLayer["temporal"])
 	require.Len(t, st.Series, 3)
+
+	// One host's stats (a host with a quote in it: the value is quoted, never spliced raw).
+	st, err = s.StatsHost(ctx, "h'2", t0.Add(-time.Hour), t0.Add(time.Hour), 10*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "warehouse", st.Source)
+	require.EqualValues(t, 15, st.Total)
+	require.Equal(t, map[string]int64{"h'2": 15}, st.ByHost)
+	require.EqualValues(t, 15, st.ByLayer["temporal"])
 }

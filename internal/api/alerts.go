@@ -140,7 +140,7 @@ var (
 	whoRe   = regexp.MustCompile(`^[\p{L}\p{N} ._@+-]{1,64}$`)
 	allowed = map[string][]string{
 		"recent": {"limit", "severity", "host", "process", "status", "since", "until", "cursor"},
-		"stats":  {"since", "until", "bucket"},
+		"stats":  {"since", "until", "bucket", "host"},
 		"stream": {"severity", "host"},
 	}
 )
@@ -419,6 +419,10 @@ func (h *alertsHandler) stats(c *fiber.Ctx) error {
 	if !until.After(since) {
 		return fail(c, &badParam{"until", "must be after since"})
 	}
+	host, err := parseHost(c.Query("host"))
+	if err != nil {
+		return fail(c, err)
+	}
 	bucket := time.Hour
 	if s := c.Query("bucket"); s != "" {
 		if bucket, err = time.ParseDuration(s); err != nil || bucket < time.Minute || bucket%time.Second != 0 {
@@ -430,7 +434,7 @@ func (h *alertsHandler) stats(c *fiber.Ctx) error {
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 15*time.Second)
 	defer cancel()
-	st, err := h.d.Store.Stats(ctx, since, until, bucket)
+	st, err := h.d.Store.StatsHost(ctx, host, since, until, bucket)
 	if err != nil {
 		return fail(c, err)
 	}

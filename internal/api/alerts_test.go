@@ -143,6 +143,29 @@ func TestAlertRoutes(t *testing.T) {
 	require.EqualValues(t, 10, s.ByHost["web1"])
 	require.EqualValues(t, 20, s.ByLayer["geometric"])
 
+	// host= narrows every count to that host's alerts
+	code, b = call(t, app, "GET", "/api/stats?host=db1&since="+at0.Format(time.RFC3339)+"&bucket=5m", "")
+	require.Equal(t, 200, code, string(b))
+	s = alertstore.Stats{}
+	require.NoError(t, json.Unmarshal(b, &s))
+	require.EqualValues(t, 10, s.Total)
+	require.Equal(t, map[string]int64{"db1": 10}, s.ByHost)
+	require.EqualValues(t, 5, s.BySeverity["MEDIUM"]) // db1 is odd i: i%4 in {1,3}, 5 each
+	require.EqualValues(t, 5, s.BySeverity["CRITICAL"])
+	require.EqualValues(t, 10, s.ByLayer["geometric"])
+	var inSeries int64
+	for _, bk := range s.Series {
+		for _, n := range bk.BySeverity {
+			inSeries += n
+		}
+	}
+	require.EqualValues(t, 10, inSeries)
+	code, b = call(t, app, "GET", "/api/stats?host=nohost", "")
+	require.Equal(t, 200, code, string(b))
+	s = alertstore.Stats{}
+	require.NoError(t, json.Unmarshal(b, &s))
+	require.Zero(t, s.Total)
+
 	code, b = call(t, app, "GET", "/api/alerts/nope", "")
 	require.Equal(t, 404, code, string(b))
 }
@@ -169,7 +192,9 @@ func TestAlertParamsValidated(t *testing.T) {
 		{"GET", "/api/stats?bucket=1s", "", "bucket"},
 		{"GET", "/api/stats?bucket=1m&since=0", "", "bucket"},
 		{"GET", "/api/stats?until=1&since=5", "", "until"},
-		{"GET", "/api/stats?host=x", "", "host"},
+		{"GET", "/api/stats?host=a%27%20OR%201=1", "", "host"},
+		{"GET", "/api/stats?host=" + strings.Repeat("h", 254), "", "host"},
+		{"GET", "/api/stats?hosts=x", "", "hosts"},
 		{"GET", "/api/alerts/stream?severity=bad", "", "severity"},
 	}
 	for _, c := range bad {
@@ -240,6 +265,32 @@ func TestAlertStreamLiveAndResume(t *testing.T) {
 	require.Equal(t, "al0001", a.ID)
 	_, a = next(r)
 	require.Equal(t, "al0002", a.ID)
+}
+
+// TestOpenAPIQueryParameters: the query parameters openapi.json documents for each alert route
+// are exactly those the route accepts.
+func TestOpenAPIQueryParameters(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Parameters []struct {
+				Name string `json:"name"`
+				In   string `json:"in"`
+			} `json:"parameters"`
+		} `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(OpenAPI, &doc))
+	for route, path := range map[string]string{"recent": "/api/alerts/recent", "stats": "/api/stats", "stream": "/api/alerts/stream"} {
+		var got []string
+		for _, p := range doc.Paths[path]["get"].Parameters {
+			if p.In == "query" {
+				got = append(got, p.Name)
+			}
+		}
+		want := append([]string(nil), allowed[route]...)
+		sort.Strings(got)
+		sort.Strings(want)
+		require.Equal(t, want, got, path)
+	}
 }
 
 // TestOpenAPIMatchesRoutes keeps internal/api/openapi.json and the app's routes in step.
