@@ -3,19 +3,19 @@ package iforest
 import "math"
 
 // The byte layout: the scoring layout for the usual case, ψ <= 256 (height limit <= 8) and at
-// most 256 features. Every tree is padded to a complete binary tree of depth 8 in heap order
-// (children of i at 2i+1 and 2i+2). A leaf shallower than 8 becomes pass-through nodes
-// (threshold +Inf: always left, and the right subtree is filled alike) and its path length
-// depth + c(size) is copied to every bottom slot beneath it, so every walk is exactly 8
-// branch-free steps ending at a leaf slot.
+// most 256 features. Every tree is padded to a complete binary tree of depth 8 in 1-based heap
+// order: the root is node 1, node m's children are 2m and 2m+1, internal nodes are 1..255 and
+// leaves 256..511, so m fits a uint8 until the last step and the leaf slot is uint8(m). A leaf
+// shallower than 8 becomes pass-through nodes (threshold NaN: never right; both subtrees filled
+// alike) and its path length depth + c(size) is copied to every bottom slot beneath it, so every
+// walk is exactly 8 branch-free steps.
 //
-// Internal nodes have heap indices 0..254 and leaves 0..255 after subtracting 255, so a tree is
-// three [256] arrays indexed by a uint8 and a row is a [256]float64 indexed by a uint8 feature:
-// every index is in bounds by construction. A node keeps up = the next float64 above its split
-// threshold t, because for every float64 x (NaN included) x > t is exactly x >= up: a step is
-// then i = 2i+2 - [x < up or x is NaN], one compare whose carry flag is the step (the amd64
-// kernel, fast_amd64.s). x > t goes right, as x <= t goes left in scikit-learn and in the general
-// layout; thresholds stay float64, so scores are exactly those of the general layout.
+// The tree is stored mirrored: child 2m+1 is the split's left side (x <= t) and 2m its right
+// side (x > t). A node keeps up = the next float64 above t, because for every float64 x, x > t is
+// exactly x >= up, so a step is m = 2m + [!(x >= up)], and [!(x >= up)] (x < up, or NaN, which
+// goes left like x <= t) is the carry flag of one UCOMISD: the amd64 kernel's step (fast_amd64.s)
+// is three loads and an ADC. Features are uint8 and a row is a [256]float64, so every index is in
+// bounds by construction. Thresholds stay float64: scores are exactly those of the general layout.
 const (
 	byteDepth = 8
 	byteSlots = 1 << byteDepth // 256
@@ -25,9 +25,9 @@ const (
 
 // btree is one tree of the byte layout. fast_amd64.s relies on the field order and sizes.
 type btree struct {
-	feat [byteSlots]uint8   // internal node feature (slot 255 unused)
-	up   [byteSlots]float64 // internal node threshold, raised to the next float64 (+Inf: pass-through)
-	leaf [byteSlots]float64 // path length at each bottom slot
+	feat [byteSlots]uint8   // internal node m's feature (slot 0 unused)
+	up   [byteSlots]float64 // internal node m's threshold raised to the next float64; NaN: pass-through
+	leaf [byteSlots]float64 // path length at leaf 256+j, slot j
 }
 
 // brow is one row's values indexed by feature, padded so that consecutive rows of a block do not
@@ -46,47 +46,46 @@ func (f *Forest) buildBytes() {
 	ts := make([]btree, len(f.Roots))
 	for t, r := range f.Roots {
 		bt := &ts[t]
-		bt.up[byteSlots-1] = math.Inf(1)
-		// fill places general node g at heap index i of depth k.
-		var fill func(g int32, i, k int) bool
-		fill = func(g int32, i, k int) bool {
+		bt.up[0] = math.NaN()
+		// fill places general node g at heap node m of depth k.
+		var fill func(g int32, m, k int) bool
+		fill = func(g int32, m, k int) bool {
 			if k == byteDepth {
 				if f.Feature[g] >= 0 {
 					return false // a split below the height limit: not this layout
 				}
-				bt.leaf[i-(byteSlots-1)] = f.Thresh[g]
+				bt.leaf[m-byteSlots] = f.Thresh[g]
 				return true
 			}
 			if f.Feature[g] < 0 {
-				bt.up[i] = math.Inf(1)
-				return fill(g, 2*i+1, k+1) && fill(g, 2*i+2, k+1)
+				bt.up[m] = math.NaN()
+				return fill(g, 2*m+1, k+1) && fill(g, 2*m, k+1)
 			}
-			bt.feat[i], bt.up[i] = uint8(f.Feature[g]), math.Nextafter(f.Thresh[g], math.Inf(1))
-			return fill(f.Left[g], 2*i+1, k+1) && fill(f.Right[g], 2*i+2, k+1)
+			bt.feat[m], bt.up[m] = uint8(f.Feature[g]), math.Nextafter(f.Thresh[g], math.Inf(1))
+			return fill(f.Left[g], 2*m+1, k+1) && fill(f.Right[g], 2*m, k+1)
 		}
-		if !fill(r, 0, 0) {
+		if !fill(r, 1, 0) {
 			return
 		}
 	}
 	f.bytes = ts
 }
 
-// bstep is one step down a byte-layout tree: from internal node i to its child.
-func bstep(t *btree, x *brow, i uint8) uint8 {
-	return 2*i + 1 + uint8(b2i(x.v[t.feat[i]] >= t.up[i]))
+// bstep is one step down a byte-layout tree: from internal node m (1..127) to its child.
+func bstep(t *btree, x *brow, m uint8) uint8 {
+	return 2*m + uint8(b2i(!(x.v[t.feat[m]] >= t.up[m])))
 }
 
-// bleaf is the last step: from a bottom internal node i (127..254) to the leaf's path length.
-// The leaf slot is 2i+1+b-255, which is 2i+b+2 in uint8 arithmetic.
-func bleaf(t *btree, x *brow, i uint8) float64 {
-	return t.leaf[2*i+2+uint8(b2i(x.v[t.feat[i]] >= t.up[i]))]
+// bleaf is the last step: from a bottom internal node m (128..255) to the leaf's path length.
+func bleaf(t *btree, x *brow, m uint8) float64 {
+	return t.leaf[2*m+uint8(b2i(!(x.v[t.feat[m]] >= t.up[m])))]
 }
 
 // bytesRow adds x's path length in every tree to *sum, in tree order.
 func bytesRow(ts []btree, x *brow, sum *float64) {
 	s := *sum
 	for t := range ts {
-		var i uint8
+		i := uint8(1)
 		for range byteDepth - 1 {
 			i = bstep(&ts[t], x, i)
 		}
@@ -116,7 +115,7 @@ func bytesGroupsGo(ts []btree, rows []brow, sums []float64) {
 		tr := &ts[t]
 		for r := 0; r+8 <= len(rows); r += 8 {
 			x := (*[8]brow)(rows[r : r+8])
-			var i0, i1, i2, i3, i4, i5, i6, i7 uint8
+			var i0, i1, i2, i3, i4, i5, i6, i7 uint8 = 1, 1, 1, 1, 1, 1, 1, 1
 			for range byteDepth - 1 {
 				i0 = bstep(tr, &x[0], i0)
 				i1 = bstep(tr, &x[1], i1)
@@ -147,7 +146,7 @@ func bytesPath(ts []btree, x *brow) float64 {
 	t := 0
 	for ; t+8 <= len(ts); t += 8 {
 		g := (*[8]btree)(ts[t : t+8])
-		var i0, i1, i2, i3, i4, i5, i6, i7 uint8
+		var i0, i1, i2, i3, i4, i5, i6, i7 uint8 = 1, 1, 1, 1, 1, 1, 1, 1
 		for range byteDepth - 1 {
 			i0 = bstep(&g[0], x, i0)
 			i1 = bstep(&g[1], x, i1)

@@ -27,7 +27,7 @@ func bytesGroups(ts []btree, rows []brow, sums []float64) {
 
 // bytesGroupsAsm is bytesGroupsGo in assembly (fast_amd64.s): for each of ntrees trees, for each
 // of groups groups of eight rows, eight walks advanced together, each step
-// MOVBLZX feat / MOVSD x / UCOMISD up / LEAQ 2i+2 / SBBQ carry.
+// MOVBLZX feat / MOVSD x / UCOMISD up / ADCQ.
 //
 //go:noescape
 func bytesGroupsAsm(ts *btree, ntrees int, rows *brow, groups int, sums *float64)

@@ -4,23 +4,29 @@
 
 // The byte-layout kernel (see fast.go): AX = tree, BX = a group of eight rows (brow, 2112 bytes
 // apart), CX = their eight sums, DX = trees left, end-8(SP) = the rows' end; DI, R8..R14 = the
-// eight walks' heap indices, SI = a feature. A step of walk I over row K:
-//	feature := feat[I]                  MOVBLZX (AX)(I*1), SI
-//	x := row K value of feature         MOVSD   K*2112(BX)(SI*8), X0
-//	carry := x < up[I] or x is NaN      UCOMISD 256(AX)(I*8), X0
-//	I = 2I + 2 - carry                  LEAQ 2(I)(I*1), I; SBBQ $0, I
-// After eight steps I is 255..510 and the leaf is at 2304 + 8(I-255) = 264 + 8I.
+// eight walks' heap nodes m, SI = a feature. A step of walk M over row K:
+//	feature := feat[M]                      MOVBLZX (AX)(M*1), SI
+//	x := row K's value of the feature       MOVSD   K*2112(BX)(SI*8), X0
+//	carry := x < up[M] or x is NaN (left)   UCOMISD 256(AX)(M*8), X0
+//	M = 2M + carry                          ADCQ    M, M
+// The root's feature and threshold are loaded once per tree (SI, X8). After eight steps M is
+// 256..511 and its leaf is at 2304 + 8(M-256) = 256 + 8M.
 
-#define STEP(I, K) \
-	MOVBLZX (AX)(I*1), SI; \
+#define ROOT(M, K) \
+	MOVL    $1, M; \
 	MOVSD   K(BX)(SI*8), X0; \
-	UCOMISD 256(AX)(I*8), X0; \
-	LEAQ    2(I)(I*1), I; \
-	SBBQ    $0, I
+	UCOMISD X8, X0; \
+	ADCQ    M, M
 
-#define LEAF(I, S) \
+#define STEP(M, K) \
+	MOVBLZX (AX)(M*1), SI; \
+	MOVSD   K(BX)(SI*8), X0; \
+	UCOMISD 256(AX)(M*8), X0; \
+	ADCQ    M, M
+
+#define LEAF(M, S) \
 	MOVSD   S(CX), X1; \
-	ADDSD   264(AX)(I*8), X1; \
+	ADDSD   256(AX)(M*8), X1; \
 	MOVSD   X1, S(CX)
 
 // func bytesGroupsAsm(ts *btree, ntrees int, rows *brow, groups int, sums *float64)
@@ -35,25 +41,18 @@ TEXT ·bytesGroupsAsm(SB), NOSPLIT, $8-40
 tree:
 	MOVQ rows+16(FP), BX
 	MOVQ sums+32(FP), CX
+	MOVSD 264(AX), X8
 
 group:
-	XORL DI, DI
-	XORL R8, R8
-	XORL R9, R9
-	XORL R10, R10
-	XORL R11, R11
-	XORL R12, R12
-	XORL R13, R13
-	XORL R14, R14
-	// level 0
-	STEP(DI, 0)
-	STEP(R8, 2112)
-	STEP(R9, 4224)
-	STEP(R10, 6336)
-	STEP(R11, 8448)
-	STEP(R12, 10560)
-	STEP(R13, 12672)
-	STEP(R14, 14784)
+	MOVBLZX 1(AX), SI
+	ROOT(DI, 0)
+	ROOT(R8, 2112)
+	ROOT(R9, 4224)
+	ROOT(R10, 6336)
+	ROOT(R11, 8448)
+	ROOT(R12, 10560)
+	ROOT(R13, 12672)
+	ROOT(R14, 14784)
 	// level 1
 	STEP(DI, 0)
 	STEP(R8, 2112)
