@@ -6,36 +6,63 @@ import "math"
 // most 256 features. Every tree is padded to a complete binary tree of depth 8 in 1-based heap
 // order: the root is node 1, node m's children are 2m and 2m+1, internal nodes are 1..255 and
 // leaves 256..511, so m fits a uint8 until the last step and the leaf slot is uint8(m). A leaf
-// shallower than 8 becomes pass-through nodes (threshold NaN: never right; both subtrees filled
-// alike) and its path length depth + c(size) is copied to every bottom slot beneath it, so every
-// walk is exactly 8 branch-free steps.
+// shallower than 8 becomes pass-through nodes (always left; both subtrees filled alike) and its
+// path length depth + c(size) is copied to every bottom slot beneath it, so every walk is exactly
+// 8 branch-free steps.
 //
 // The tree is stored mirrored: child 2m+1 is the split's left side (x <= t) and 2m its right
-// side (x > t). A node keeps up = the next float64 above t, because for every float64 x, x > t is
-// exactly x >= up, so a step is m = 2m + [!(x >= up)], and [!(x >= up)] (x < up, or NaN, which
-// goes left like x <= t) is the carry flag of one UCOMISD: the amd64 kernel's step (fast_amd64.s)
-// is three loads and an ADC. Features are uint8 and a row is a [256]float64, so every index is in
-// bounds by construction. Thresholds stay float64: scores are exactly those of the general layout.
+// side (x > t). Values are compared as keys, uint64s in the same order as the float64s (see key),
+// and a node keeps up = key(the next float64 above t): for every float64 x, x > t is exactly
+// key(x) >= up, so a step is m = 2m + [key(x) < up], the carry of one unsigned compare. The amd64
+// kernel's step (fast_amd64.s) is a feature load, a key load, a compare and an ADC. Features are
+// uint8 and a row is a [256]uint64, so every index is in bounds by construction. The thresholds
+// keep all their float64 bits: scores are exactly those of the general layout.
 const (
 	byteDepth = 8
 	byteSlots = 1 << byteDepth // 256
-	browLen   = byteSlots + 8  // a brow in float64s
+	browLen   = byteSlots + 8  // a brow in uint64s
 	btreeSize = byteSlots * 17 // a btree in bytes: feat 256 + up 2048 + leaf 2048
 )
 
 // btree is one tree of the byte layout. fast_amd64.s relies on the field order and sizes.
 type btree struct {
 	feat [byteSlots]uint8   // internal node m's feature (slot 0 unused)
-	up   [byteSlots]float64 // internal node m's threshold raised to the next float64; NaN: pass-through
+	up   [byteSlots]uint64  // key of node m's threshold raised to the next float64; all ones: pass-through
 	leaf [byteSlots]float64 // path length at leaf 256+j, slot j
 }
 
 // brow is one row's values indexed by feature, padded so that consecutive rows of a block do not
 // fall on the same cache sets (a 2 KB stride would).
 type brow struct {
-	v [byteSlots]float64
-	_ [browLen - byteSlots]float64
+	v [byteSlots]uint64 // key(value) of each feature
+	_ [browLen - byteSlots]uint64
 }
+
+// setRow stores x's keys in b.
+func (b *brow) set(x []float64) {
+	for j, v := range x {
+		b.v[j] = key(v)
+	}
+}
+
+// key maps float64 to uint64 keeping the order, -0 as +0 and NaN below everything: for a node's
+// up (never NaN), x >= up is exactly key(x) >= key(up), and NaN goes left.
+func key(v float64) uint64 {
+	if v != v {
+		return 0
+	}
+	if v == 0 {
+		v = 0 // -0 as +0
+	}
+	b := math.Float64bits(v)
+	if b>>63 != 0 {
+		return ^b
+	}
+	return b | 1<<63
+}
+
+// passThrough is the up of a pass-through node: every key is below it.
+const passThrough = ^uint64(0)
 
 // buildBytes fills f.bytes when ψ and the feature count allow; nil otherwise.
 func (f *Forest) buildBytes() {
@@ -46,7 +73,7 @@ func (f *Forest) buildBytes() {
 	ts := make([]btree, len(f.Roots))
 	for t, r := range f.Roots {
 		bt := &ts[t]
-		bt.up[0] = math.NaN()
+		bt.up[0] = passThrough
 		// fill places general node g at heap node m of depth k.
 		var fill func(g int32, m, k int) bool
 		fill = func(g int32, m, k int) bool {
@@ -58,10 +85,10 @@ func (f *Forest) buildBytes() {
 				return true
 			}
 			if f.Feature[g] < 0 {
-				bt.up[m] = math.NaN()
+				bt.up[m] = passThrough
 				return fill(g, 2*m+1, k+1) && fill(g, 2*m, k+1)
 			}
-			bt.feat[m], bt.up[m] = uint8(f.Feature[g]), math.Nextafter(f.Thresh[g], math.Inf(1))
+			bt.feat[m], bt.up[m] = uint8(f.Feature[g]), key(math.Nextafter(f.Thresh[g], math.Inf(1)))
 			return fill(f.Left[g], 2*m+1, k+1) && fill(f.Right[g], 2*m, k+1)
 		}
 		if !fill(r, 1, 0) {
@@ -73,12 +100,12 @@ func (f *Forest) buildBytes() {
 
 // bstep is one step down a byte-layout tree: from internal node m (1..127) to its child.
 func bstep(t *btree, x *brow, m uint8) uint8 {
-	return 2*m + uint8(b2i(!(x.v[t.feat[m]] >= t.up[m])))
+	return 2*m + uint8(b2i(x.v[t.feat[m]] < t.up[m]))
 }
 
 // bleaf is the last step: from a bottom internal node m (128..255) to the leaf's path length.
 func bleaf(t *btree, x *brow, m uint8) float64 {
-	return t.leaf[2*m+uint8(b2i(!(x.v[t.feat[m]] >= t.up[m])))]
+	return t.leaf[2*m+uint8(b2i(x.v[t.feat[m]] < t.up[m]))]
 }
 
 // bytesRow adds x's path length in every tree to *sum, in tree order.
@@ -96,14 +123,14 @@ func bytesRow(ts []btree, x *brow, sum *float64) {
 
 // bytesBlock adds each of rows' path lengths over all trees into sums (len(sums) = len(rows)),
 // per row in tree order (as bytesPath), so a row scores the same alone or in a batch. Groups of
-// eight rows go to bytesGroups (the amd64 kernel where there is one); the rest row by row.
+// groupRows rows go to bytesGroups (the amd64 kernel where there is one); the rest row by row.
 func bytesBlock(ts []btree, rows []brow, sums []float64) {
 	n := len(rows)
-	g := n / 8
+	g := n / groupRows * groupRows
 	if g > 0 {
-		bytesGroups(ts, rows[:g*8], sums[:g*8])
+		bytesGroups(ts, rows[:g], sums[:g])
 	}
-	for r := g * 8; r < n; r++ {
+	for r := g; r < n; r++ {
 		bytesRow(ts, &rows[r], &sums[r])
 	}
 }
@@ -113,7 +140,8 @@ func bytesBlock(ts []btree, rows []brow, sums []float64) {
 func bytesGroupsGo(ts []btree, rows []brow, sums []float64) {
 	for t := range ts {
 		tr := &ts[t]
-		for r := 0; r+8 <= len(rows); r += 8 {
+		r := 0
+		for ; r+8 <= len(rows); r += 8 {
 			x := (*[8]brow)(rows[r : r+8])
 			var i0, i1, i2, i3, i4, i5, i6, i7 uint8 = 1, 1, 1, 1, 1, 1, 1, 1
 			for range byteDepth - 1 {
@@ -135,6 +163,13 @@ func bytesGroupsGo(ts []btree, rows []brow, sums []float64) {
 			s[5] += bleaf(tr, &x[5], i5)
 			s[6] += bleaf(tr, &x[6], i6)
 			s[7] += bleaf(tr, &x[7], i7)
+		}
+		for ; r < len(rows); r++ {
+			m := uint8(1)
+			for range byteDepth - 1 {
+				m = bstep(tr, &rows[r], m)
+			}
+			sums[r] += bleaf(tr, &rows[r], m)
 		}
 	}
 }

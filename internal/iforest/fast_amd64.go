@@ -4,6 +4,8 @@ package iforest
 
 import "unsafe"
 
+//go:generate python3 fast_amd64.py 11
+
 // Layout facts fast_amd64.s relies on.
 const (
 	_ = uint(unsafe.Sizeof(btree{}) - btreeSize) // btree is btreeSize bytes...
@@ -16,18 +18,21 @@ const (
 	_ = uint(8*browLen - unsafe.Sizeof(brow{}))
 )
 
-// bytesGroups adds the path lengths of rows (a multiple of eight) over all trees into sums.
+// groupRows is the number of rows bytesGroups takes at a time: the kernel's walks in flight.
+const groupRows = 11
+
+// bytesGroups adds the path lengths of rows (a multiple of groupRows) over all trees into sums.
 func bytesGroups(ts []btree, rows []brow, sums []float64) {
-	if len(ts) == 0 || len(rows) < 8 {
+	if len(ts) == 0 || len(rows) < groupRows {
 		return
 	}
 	_ = sums[len(rows)-1]
-	bytesGroupsAsm(&ts[0], len(ts), &rows[0], len(rows)/8, &sums[0])
+	bytesGroupsAsm(&ts[0], len(ts), &rows[0], len(rows)/groupRows, &sums[0])
 }
 
 // bytesGroupsAsm is bytesGroupsGo in assembly (fast_amd64.s): for each of ntrees trees, for each
-// of groups groups of eight rows, eight walks advanced together, each step
-// MOVBLZX feat / MOVSD x / UCOMISD up / ADCQ.
+// of groups groups of groupRows rows, their walks advanced together, each step
+// MOVBLZX feat / MOVQ x / CMPQ up / ADCQ.
 //
 //go:noescape
 func bytesGroupsAsm(ts *btree, ntrees int, rows *brow, groups int, sums *float64)

@@ -2,5 +2,8 @@
 
 package iforest
 
-// bytesGroups adds the path lengths of rows (a multiple of eight) over all trees into sums.
+// groupRows is the number of rows bytesGroups takes at a time.
+const groupRows = 8
+
+// bytesGroups adds the path lengths of rows (a multiple of groupRows) over all trees into sums.
 func bytesGroups(ts []btree, rows []brow, sums []float64) { bytesGroupsGo(ts, rows, sums) }

@@ -416,7 +416,7 @@ func (b *builder) sample(rng *rand.Rand) {
 func (f *Forest) PathLength(x []float64) float64 {
 	if f.bytes != nil {
 		var b brow
-		copy(b.v[:], x[:f.NumFeat])
+		b.set(x[:f.NumFeat])
 		return bytesPath(f.bytes, &b) / float64(len(f.Roots))
 	}
 	if f.full != nil {
@@ -471,7 +471,7 @@ func (f *Forest) scoreRange(X Matrix, out []float64, lo, hi int) {
 }
 
 // browBlock is the number of rows scoreRangeBytes takes at a time.
-const browBlock = 64
+const browBlock = 8 * groupRows
 
 var browPool = sync.Pool{New: func() any { return new([browBlock]brow) }}
 
@@ -483,7 +483,7 @@ func (f *Forest) scoreRangeBytes(X Matrix, out []float64, lo, hi int) {
 	for s := lo; s < hi; s += browBlock {
 		e := min(s+browBlock, hi)
 		for r := s; r < e; r++ {
-			copy(rows[r-s].v[:d], X.Data[r*d:(r+1)*d])
+			rows[r-s].set(X.Data[r*d : (r+1)*d])
 		}
 		sums = [browBlock]float64{}
 		bytesBlock(f.bytes, rows[:e-s], sums[:e-s])

@@ -203,9 +203,9 @@ func TestLayoutsAgree(t *testing.T) {
 		// The kernel against its Go version, and both against the other layouts: the same
 		// path lengths summed in the same order, so exactly the same scores.
 		if f.bytes != nil {
-			rows := make([]brow, X.Rows/8*8)
+			rows := make([]brow, X.Rows/groupRows*groupRows)
 			for r := range rows {
-				copy(rows[r].v[:], X.Row(r))
+				rows[r].set(X.Row(r))
 			}
 			a, b := make([]float64, len(rows)), make([]float64, len(rows))
 			bytesGroups(f.bytes, rows, a)
