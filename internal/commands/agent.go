@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,7 +25,28 @@ import (
 
 	"github.com/amoskys/amoskys/internal/cli"
 	"github.com/amoskys/amoskys/internal/metrics"
+	"github.com/amoskys/amoskys/plugins/collect/footprint"
 )
+
+// parseByteSize reads a size as GOMEMLIMIT writes it: an integer with an optional B, KiB, MiB, GiB
+// or TiB suffix.
+func parseByteSize(s string) (int64, error) {
+	num, mul := strings.TrimSpace(s), int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}} {
+		if v, ok := strings.CutSuffix(num, u.suf); ok {
+			num, mul = v, u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mul {
+		return 0, fmt.Errorf("%q: want a positive size such as 64MiB", s)
+	}
+	return n * mul, nil
+}
 
 // agentConfig is agent.yaml: what `amoskys agent` needs and nothing of the warehouse.
 type agentConfig struct {
@@ -38,6 +60,14 @@ type agentConfig struct {
 	Log      struct {
 		Level string `yaml:"level"`
 	} `yaml:"log"`
+	Memory struct {
+		// TrimText: once the stream runs (and again footprint.Settle later), map the binary's
+		// text and rodata page by page and drop what start-up touched (plugins/collect/footprint).
+		TrimText bool `yaml:"trim_text"`
+		// Limit: the Go runtime's soft memory limit (debug.SetMemoryLimit), e.g. "64MiB"; empty:
+		// none, or GOMEMLIMIT from the environment, which wins over the file.
+		Limit string `yaml:"limit"`
+	} `yaml:"memory"`
 }
 
 func init() {
@@ -72,6 +102,7 @@ func loadAgentConfig(path string) (*agentConfig, error) {
 	cfg.Pipeline = "pipelines/agent.yaml"
 	cfg.Listen = "127.0.0.1:9101"
 	cfg.Log.Level = "info"
+	cfg.Memory.TrimText = true
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -83,6 +114,11 @@ func loadAgentConfig(path string) (*agentConfig, error) {
 	}
 	if cfg.Bus.Partitions < 1 {
 		return nil, fmt.Errorf("%s: bus.partitions must be at least 1", path)
+	}
+	if cfg.Memory.Limit != "" {
+		if _, err := parseByteSize(cfg.Memory.Limit); err != nil {
+			return nil, fmt.Errorf("%s: memory.limit: %w", path, err)
+		}
 	}
 	if !filepath.IsAbs(cfg.Pipeline) {
 		cfg.Pipeline = filepath.Join(filepath.Dir(path), cfg.Pipeline)
@@ -132,6 +168,11 @@ func runAgent(ctx context.Context, c *ucli.Context) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})).With("role", "agent", "host", hostID)
 
+	if lim := cfg.Memory.Limit; lim != "" && os.Getenv("GOMEMLIMIT") == "" {
+		n, _ := parseByteSize(lim) // checked by loadAgentConfig
+		debug.SetMemoryLimit(n)
+	}
+
 	data, err := os.ReadFile(cfg.Pipeline)
 	if err != nil {
 		return err
@@ -170,6 +211,15 @@ func runAgent(ctx context.Context, c *ucli.Context) error {
 	log.Info("agent started", "pipeline", cfg.Pipeline, "partitions", parts)
 	done := make(chan error, 1)
 	go func() { done <- stream.Run(context.Background()) }()
+	if cfg.Memory.TrimText {
+		footprint.TrimNowAndAfter(ctx, footprint.Settle, func(r footprint.TrimResult, err error) {
+			if err != nil {
+				log.Warn("memory.trim_text", "err", err)
+				return
+			}
+			log.Debug("memory.trim_text", "segments", r.Mappings, "resident_before_bytes", r.Before)
+		})
+	}
 	select {
 	case err := <-done:
 		return err

@@ -22,13 +22,14 @@ func init() {
 			&ucli.IntFlag{Name: "walks", Usage: "SNMP walks per version", Value: 20},
 			&ucli.BoolFlag{Name: "no-snmp", Usage: "skip the SNMP walks (no snmpd needed)"},
 			&ucli.DurationFlag{Name: "snapshots-only", Usage: "then run the collectors this long with the connector off (fixed polling cost); 0 skips", Value: 30e9},
+			&ucli.BoolFlag{Name: "no-trim", Usage: "keep the binary's text mapped as the kernel mapped it (no memory.trim_text)"},
 			&ucli.StringFlag{Name: "cpuprofile", Usage: "write a pprof CPU profile of the collectors phase to this file"},
 		},
 		Action: func(c *ucli.Context) error {
 			rep, err := collectbench.Run(c.Context, collectbench.Options{
 				Duration: c.Duration("duration"), Baseline: c.Duration("baseline"), Interval: c.Duration("interval"),
 				SampleTopN: c.Int("top"), Walks: c.Int("walks"), NoSNMP: c.Bool("no-snmp"), CPUProfile: c.String("cpuprofile"),
-				SnapshotsOnly: c.Duration("snapshots-only"),
+				SnapshotsOnly: c.Duration("snapshots-only"), NoTrim: c.Bool("no-trim"),
 			}, os.Stderr)
 			if err != nil {
 				return fmt.Errorf("bench collect: %w", err)

@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sort"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/amoskys/amoskys/internal/snmptest"
 	_ "github.com/amoskys/amoskys/plugins/collect/connections"
+	"github.com/amoskys/amoskys/plugins/collect/footprint"
 	_ "github.com/amoskys/amoskys/plugins/collect/host"
 	"github.com/amoskys/amoskys/plugins/collect/process"
 	"github.com/amoskys/amoskys/plugins/collect/snmp"
@@ -45,6 +45,9 @@ type Options struct {
 	// SnapshotsOnly runs the collectors again this long with the connector off: the fixed cost of
 	// polling at Interval, apart from the per-exec cost. 0: skipped.
 	SnapshotsOnly time.Duration
+	// NoTrim keeps the binary's text mapped as the kernel mapped it (see package footprint); by
+	// default the run trims it the way `amoskys agent` does (memory.trim_text).
+	NoTrim bool
 }
 
 func (o *Options) defaults() {
@@ -74,7 +77,10 @@ type Usage struct {
 	CPU        time.Duration // user + system
 	CorePct    float64       // CPU / wall * 100: percent of one core
 	RSSMB      float64       // resident set at the end
+	AnonMB     float64       // of which anonymous (Go heap, stacks, runtime)
+	FileMB     float64       // of which file-backed (the binary's text and rodata, libc)
 	PeakRSSMB  float64       // VmHWM
+	HeapMB     float64       // Go heap in use (runtime.MemStats.HeapInuse) at the end
 	Events     int64
 	EventsPerS float64
 }
@@ -90,6 +96,8 @@ type Walk struct {
 // Report is everything a run measured.
 type Report struct {
 	Opts            Options
+	Start           Usage // the idle process as started, before any trim (memory only)
+	Trimmed         bool
 	Baseline, Run   Usage
 	SnapshotsOnly   Usage
 	Connector       bool
@@ -101,28 +109,14 @@ type Report struct {
 	GoVersion, Host string
 }
 
-// memMB reads VmRSS and VmHWM of this process in MB.
-func memMB() (rss, hwm float64) {
-	b, err := os.ReadFile("/proc/self/status")
+// mem fills the memory fields of u from smaps_rollup and the Go runtime.
+func (u *Usage) mem() {
+	m, err := footprint.Read()
 	if err != nil {
-		return 0, 0
+		return
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		for _, k := range []string{"VmRSS:", "VmHWM:"} {
-			if v, ok := strings.CutPrefix(line, k); ok {
-				f := strings.Fields(v)
-				if len(f) > 0 {
-					kb, _ := strconv.ParseFloat(f[0], 64)
-					if k == "VmRSS:" {
-						rss = kb / 1024
-					} else {
-						hwm = kb / 1024
-					}
-				}
-			}
-		}
-	}
-	return rss, hwm
+	u.RSSMB, u.AnonMB, u.FileMB, u.PeakRSSMB = footprint.MB(m.RSS), footprint.MB(m.Anon), footprint.MB(m.File), footprint.MB(m.HWM)
+	u.HeapMB = footprint.MB(footprint.ReadGo().HeapInuse)
 }
 
 func measure(ctx context.Context, d time.Duration, events *atomic.Int64) Usage {
@@ -134,7 +128,7 @@ func measure(ctx context.Context, d time.Duration, events *atomic.Int64) Usage {
 	u := Usage{Wall: time.Since(t0), CPU: cpuTime() - c0, Events: events.Load() - e0}
 	u.CorePct = float64(u.CPU) / float64(u.Wall) * 100
 	u.EventsPerS = float64(u.Events) / u.Wall.Seconds()
-	u.RSSMB, u.PeakRSSMB = memMB()
+	u.mem()
 	return u
 }
 
@@ -178,6 +172,9 @@ func runStream(ctx context.Context, o Options, connector string, d time.Duration
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- stream.Run(sctx) }()
+	if !o.NoTrim {
+		footprint.TrimNowAndAfter(sctx, footprint.Settle, func(r footprint.TrimResult, err error) { u, _ := footprint.Read(); fmt.Fprintf(os.Stderr, "trim %+v %v rss now %.1f file %.1f\n", r, err, footprint.MB(u.RSS), footprint.MB(u.File)) })
+	}
 	if profile != "" {
 		f, err := os.Create(profile)
 		if err != nil {
@@ -210,8 +207,15 @@ func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 	var events atomic.Int64
 	var err error
 
-	fmt.Fprintf(w, "baseline: idle process for %s\n", o.Baseline)
 	runtime.GC()
+	rep.Start.mem()
+	if !o.NoTrim {
+		if _, err := footprint.TrimText(); err != nil {
+			return nil, err
+		}
+		rep.Trimmed = true
+	}
+	fmt.Fprintf(w, "baseline: idle process for %s (text trimmed: %v)\n", o.Baseline, rep.Trimmed)
 	rep.Baseline = measure(ctx, o.Baseline, &events)
 
 	fmt.Fprintf(w, "collectors: process (connector), connections, host_metrics at %s + normalise for %s\n", o.Interval, o.Duration)
@@ -370,19 +374,30 @@ func snmpWalks(ctx context.Context, n int) ([]Walk, error) {
 // Print writes the report as Markdown.
 func Print(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "host %s, %s, %d CPUs, process connector in use: %v\n\n", r.Host, r.GoVersion, runtime.NumCPU(), r.Connector)
-	fmt.Fprintf(w, "| phase | wall | CPU | %% of one core | RSS MB | peak RSS MB | events/s |\n|---|---|---|---|---|---|---|\n")
-	for _, p := range []struct {
-		name string
-		u    Usage
-	}{{"baseline (idle, same process)", r.Baseline}, {fmt.Sprintf("collectors at %s + normalise", r.Opts.Interval), r.Run},
-		{"same, use_connector: false (snapshots only)", r.SnapshotsOnly}} {
-		if p.u.Wall == 0 {
-			continue
+	fmt.Fprintf(w, "| phase | wall | CPU | %% of one core | RSS MB | anon MB | file MB | peak RSS MB | Go heap MB | events/s |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	row := func(name string, u Usage, cpu bool) {
+		c, pct, ev, wall := "", "", "", ""
+		if cpu {
+			wall, c = u.Wall.Round(time.Millisecond).String(), u.CPU.Round(time.Millisecond).String()
+			pct, ev = fmt.Sprintf("%.3f", u.CorePct), fmt.Sprintf("%.1f", u.EventsPerS)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %.3f | %.1f | %.1f | %.1f |\n", p.name, p.u.Wall.Round(time.Millisecond),
-			p.u.CPU.Round(time.Millisecond), p.u.CorePct, p.u.RSSMB, p.u.PeakRSSMB, p.u.EventsPerS)
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %s |\n", name, wall, c, pct,
+			u.RSSMB, u.AnonMB, u.FileMB, u.PeakRSSMB, u.HeapMB, ev)
 	}
-	fmt.Fprintf(w, "| collectors minus baseline | | | %.3f | %.1f | | |\n\n", r.Run.CorePct-r.Baseline.CorePct, r.Run.RSSMB-r.Baseline.RSSMB)
+	if r.Trimmed {
+		row("idle binary as started (text as the kernel mapped it)", r.Start, false)
+	}
+	base := "baseline: idle binary, same process"
+	if r.Trimmed {
+		base += ", text trimmed"
+	}
+	row(base, r.Baseline, true)
+	row(fmt.Sprintf("collectors at %s + normalise", r.Opts.Interval), r.Run, true)
+	if r.SnapshotsOnly.Wall != 0 {
+		row("same, use_connector: false (snapshots only)", r.SnapshotsOnly, true)
+	}
+	fmt.Fprintf(w, "| collectors minus baseline | | | %.3f | %.1f | %.1f | %.1f | | | |\n\n", r.Run.CorePct-r.Baseline.CorePct,
+		r.Run.RSSMB-r.Baseline.RSSMB, r.Run.AnonMB-r.Baseline.AnonMB, r.Run.FileMB-r.Baseline.FileMB)
 	if r.Run.Events > 0 {
 		fmt.Fprintf(w, "CPU per event with the connector (all costs included): %s\n\n", (r.Run.CPU / time.Duration(r.Run.Events)).Round(time.Microsecond))
 	}
