@@ -12,6 +12,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/require"
 
+	"github.com/amoskys/amoskys/internal/envelope"
 	"github.com/amoskys/amoskys/plugins/bus"
 	"github.com/amoskys/amoskys/plugins/warehouse"
 	"github.com/amoskys/amoskys/schemas"
@@ -53,6 +54,10 @@ func TestReplayOfLivePeriodGivesLiveAlerts(t *testing.T) {
 		}
 		require.NoError(t, b.Publisher().Publish("telemetry", bus.Pack(recs)))
 	}
+	// The live period ends as a replay does, with the end-of-input control message: both judge
+	// the windows still open at the end (otherwise the live run drops them at shutdown).
+	require.NoError(t, b.Publisher().Publish("telemetry", bus.Pack([]bus.Record{{Payload: []byte("{}"),
+		Metadata: map[string]string{envelope.MetaType: envelope.TypeControl, envelope.MetaEOF: "true"}}})))
 	data, err := os.ReadFile(pipeline)
 	require.NoError(t, err)
 	sb := service.NewStreamBuilder()

@@ -200,3 +200,19 @@ func openCHDB(t *testing.T) warehouse.Warehouse {
 	chdbDirs[w] = dir
 	return w
 }
+
+// The replay ends its input with the end-of-input control message: the window stage flushes
+// the windows still open, so the last minute of the data is judged like the others.
+func TestReplayJudgesLastWindows(t *testing.T) {
+	evs := events(150, []string{"h1", "h2"}) // 2.5 minutes: windows 10:00, 10:01 close, 10:02 is open at the end
+	res, err := Run(t.Context(), Options{Pipeline: "testdata/window_alerts.yaml", Source: &sliceSource{evs: evs}, BatchSize: 40})
+	require.NoError(t, err)
+	perHost := map[string]int{}
+	for _, a := range res.Alerts {
+		perHost[a.Host]++
+	}
+	require.Equal(t, map[string]int{"h1": 3, "h2": 3}, perHost, "the windows of 10:00, 10:01 and 10:02 of each host")
+	again, err := Run(t.Context(), Options{Pipeline: "testdata/window_alerts.yaml", Source: &sliceSource{evs: evs}, BatchSize: 7})
+	require.NoError(t, err)
+	require.Equal(t, alertsJSON(t, res.Alerts), alertsJSON(t, again.Alerts), "whatever the batch size")
+}

@@ -330,6 +330,26 @@ func (a *Alerter) Flush() []*schemas.AlertEvent {
 	return out
 }
 
+// FlushAll returns every alert whose last repeats were folded, due or not: at the end of a
+// finite input (a replay) no later event time would release them.
+func (a *Alerter) FlushAll() []*schemas.AlertEvent {
+	var out []*schemas.AlertEvent
+	for _, g := range a.dirty {
+		if !g.dirty {
+			continue
+		}
+		g.dirty = false
+		if g.elem != nil {
+			g.lastEmit = a.watermark
+		}
+		g.alert.Version++
+		out = append(out, clone(&g.alert))
+	}
+	clear(a.dirty)
+	a.dirty = a.dirty[:0]
+	return out
+}
+
 // SetStatus records a lifecycle change made elsewhere (the API) so later updates keep it; it
 // returns the alert as it now stands, or false when the alert is not held.
 func (a *Alerter) SetStatus(id string, status schemas.AlertStatus, by string, at time.Time, version uint64) (*schemas.AlertEvent, bool) {

@@ -34,7 +34,9 @@ is emitted (count-only updates at most every update_interval; changes of score, 
 once). exceptions suppress matching alerts (every field set must match). Memory is bounded by
 max_alerts (least recently seen dropped first) and by expiry after dedup_window. Every emitted alert
 is also published to the in-process hub the API's live stream reads (publish_local), and
-acknowledgements made through the API are kept on later updates. Other message types pass through.`).
+acknowledgements made through the API are kept on later updates. Other message types pass through;
+a batch holding the end-of-input control message (amoskys_eof, sent at the end of a replay) releases
+every held-back count update.`).
 		Fields(
 			service.NewDurationField(fieldDedupWindow).
 				Description("Repeats within this event time of the alert's last sighting raise its count instead of a new alert.").
@@ -167,8 +169,10 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make(service.MessageBatch, 0, len(batch))
+	eof := false
 	for _, msg := range batch {
 		if envelope.Type(msg) != envelope.TypeAlert {
+			eof = eof || envelope.IsEOF(msg)
 			out = append(out, msg)
 			continue
 		}
@@ -199,7 +203,13 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 			p.hub.Publish(a)
 		}
 	}
-	for _, a := range p.a.Flush() {
+	flush := p.a.Flush
+	if eof {
+		// End of input: the vectors its window flush produced are in this batch (the window
+		// stage emits them beside the control message); release every held-back count.
+		flush = p.a.FlushAll
+	}
+	for _, a := range flush() {
 		nm := envelope.NewAlert(a)
 		nm.MetaSetMut("amoskys_alert_id", a.ID)
 		nm.MetaSetMut("amoskys_severity", string(a.Severity))

@@ -54,3 +54,32 @@ exceptions:
 	require.Equal(t, schemas.StatusAcknowledged, a3.Status)
 	require.EqualValues(t, 11, a3.Version)
 }
+
+// The end-of-input control message releases a count update held back by update_interval: the
+// last state of a replay's alerts carries every repeat.
+func TestPluginEOFReleasesHeldCounts(t *testing.T) {
+	conf, err := spec().ParseYAML(`update_interval: 1h`, nil)
+	require.NoError(t, err)
+	bp, err := newProcessor(conf, service.MockResources())
+	require.NoError(t, err)
+	p := bp.(*processor)
+	defer p.Close(t.Context())
+	out, err := p.ProcessBatch(t.Context(), service.MessageBatch{
+		envelope.NewAlert(fused("f1", "h9", "/bin/nc", t0, 0.8, schemas.SeverityHigh, "r1")),
+		envelope.NewAlert(fused("f2", "h9", "/bin/nc", t0.Add(time.Second), 0.8, schemas.SeverityHigh, "r1")),
+	})
+	require.NoError(t, err)
+	require.Len(t, out[0], 1, "the repeat is folded, its update held back")
+	eof := envelope.NewEOF()
+	out, err = p.ProcessBatch(t.Context(), service.MessageBatch{eof})
+	require.NoError(t, err)
+	require.Len(t, out[0], 2, "the control message, then the released update")
+	require.Same(t, eof, out[0][0])
+	a, err := envelope.Alert(out[0][1])
+	require.NoError(t, err)
+	require.Equal(t, "f1", a.ID)
+	require.EqualValues(t, 2, a.Count)
+	out, err = p.ProcessBatch(t.Context(), service.MessageBatch{envelope.NewEOF()})
+	require.NoError(t, err)
+	require.Len(t, out[0], 1, "nothing held any more")
+}

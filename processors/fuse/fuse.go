@@ -246,7 +246,7 @@ func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
 
 // open is the state kept for one host and entity key.
 type open struct {
-	key      string
+	key      openKey
 	id       string // empty until the first emission
 	alert    schemas.AlertEvent
 	layers   map[string]schemas.LayerResult // strongest result per layer
@@ -254,10 +254,13 @@ type open struct {
 	elem     *list.Element
 }
 
+// openKey is an entity: a struct, so that a lookup builds no string.
+type openKey struct{ host, entity string }
+
 // Fuser folds inputs into open alerts. Not safe for concurrent use: the plugin serialises calls.
 type Fuser struct {
 	cfg       Config
-	open      map[string]*open
+	open      map[openKey]*open
 	lru       *list.List // of *open, least recently updated first
 	watermark time.Time
 	evicted   int64
@@ -294,7 +297,7 @@ func New(cfg Config) (*Fuser, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Fuser{cfg: cfg, open: map[string]*open{}, lru: list.New()}, nil
+	return &Fuser{cfg: cfg, open: map[openKey]*open{}, lru: list.New()}, nil
 }
 
 // Open returns how many entities are held.
@@ -307,25 +310,10 @@ func (f *Fuser) Dropped() (evicted, expired int64) { return f.evicted, f.expired
 // MinScore (a new alert, or an update of the open one with the same id). The returned value is a
 // copy the caller may keep.
 func (f *Fuser) Process(in Input) (*schemas.AlertEvent, bool) {
-	if in.Time.After(f.watermark) {
-		f.watermark = in.Time
-	}
-	f.expire()
-	spoke := false
-	for _, r := range in.Layers {
-		if r.Score != nil {
-			spoke = true
-		}
-	}
-	key := in.Host + "\x00" + in.EntityKey
-	o := f.open[key]
-	if o != nil && in.Time.Sub(o.lastSeen) > f.cfg.OpenFor {
-		f.drop(o) // out of its window (late input after a long gap): a new alert
-		f.expired++
-		o = nil
-	}
+	o := f.advance(in.Time, in.Host, in.EntityKey)
+	key := openKey{in.Host, in.EntityKey}
 	if o == nil {
-		if !spoke {
+		if !Spoke(in.Layers) {
 			return nil, false
 		}
 		o = &open{key: key, layers: map[string]schemas.LayerResult{}, lastSeen: in.Time}
@@ -397,6 +385,40 @@ func (f *Fuser) Process(in Input) (*schemas.AlertEvent, bool) {
 	a.Tags = tags(results)
 	a.Title, a.Summary = describe(a, results)
 	return clone(a), true
+}
+
+// advance moves the watermark to t, expires what it leaves behind, and returns the open alert
+// of host and key (nil when none, or when it was out of its window: then dropped).
+func (f *Fuser) advance(t time.Time, host, key string) *open {
+	if t.After(f.watermark) {
+		f.watermark = t
+	}
+	f.expire()
+	o := f.open[openKey{host, key}]
+	if o != nil && t.Sub(o.lastSeen) > f.cfg.OpenFor {
+		f.drop(o) // out of its window (late input after a long gap): a new alert
+		f.expired++
+		o = nil
+	}
+	return o
+}
+
+// Holds does what Process does with an input at time t about host and key in which no layer
+// spoke, short of the alert: it advances the event time and reports whether an open alert would
+// take the input. When it is false, Process would return no alert and change nothing more, so
+// the caller need not build the input's evidence.
+func (f *Fuser) Holds(t time.Time, host, key string) bool {
+	return f.advance(t, host, key) != nil
+}
+
+// Spoke says whether any of rs has a score (did not abstain).
+func Spoke(rs []schemas.LayerResult) bool {
+	for i := range rs {
+		if rs[i].Score != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // merge keeps the strongest result per layer, with the reasons of both; it reports a change.

@@ -3,6 +3,7 @@ package fuse
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -165,29 +166,49 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make(service.MessageBatch, 0, len(batch))
+	var alerts, failed, skipped int64
 	for _, msg := range batch {
-		p.in.Incr(1)
-		if envelope.Type(msg) == envelope.TypeAlert {
+		typ := envelope.Type(msg)
+		if typ == envelope.TypeAlert || typ == envelope.TypeControl {
 			out = append(out, msg)
 			continue
 		}
-		in, err := InputOf(msg)
+		layers := envelope.Layers(msg)
+		in, err := inputOf(msg, typ, layers, false)
 		if err != nil {
-			p.failed.Incr(1)
+			failed++
 			msg.SetError(err)
 			msg.MetaSetMut(envelope.MetaDLQ, "fuse: "+err.Error())
 			out = append(out, msg)
 			continue
 		}
-		if len(in.Layers) == 0 {
-			p.skipped.Incr(1)
-		} else if a, ok := p.f.Process(in); ok {
-			p.alerts.Incr(1)
-			out = append(out, envelope.NewAlert(a))
+		switch {
+		case len(layers) == 0:
+			skipped++
+		case !Spoke(layers) && !p.f.Holds(in.Time, in.Host, in.EntityKey):
+			// Every layer abstained and no open alert takes it: nothing to fold (Holds did
+			// what Process would have done with it).
+		default:
+			in.EvidenceIDs = evidence(msg, typ)
+			if a, ok := p.f.Process(in); ok {
+				alerts++
+				out = append(out, envelope.NewAlert(a))
+			}
 		}
 		if p.keepInput {
 			out = append(out, msg)
 		}
+	}
+	// Counters once per batch: a labelled counter's lookup per message costs more than the work.
+	p.in.Incr(int64(len(batch)))
+	if alerts > 0 {
+		p.alerts.Incr(alerts)
+	}
+	if failed > 0 {
+		p.failed.Incr(failed)
+	}
+	if skipped > 0 {
+		p.skipped.Incr(skipped)
 	}
 	ev, ex := p.f.Dropped()
 	if d := ev + ex; d > p.lastDropped {
@@ -205,26 +226,41 @@ func (p *processor) Close(context.Context) error { return nil }
 
 // InputOf reads what fuse needs from a telemetry or features message and its layer results.
 func InputOf(msg *service.Message) (Input, error) {
-	in := Input{Layers: envelope.Layers(msg)}
-	switch envelope.Type(msg) {
+	typ := envelope.Type(msg)
+	in, err := inputOf(msg, typ, envelope.Layers(msg), true)
+	return in, err
+}
+
+// inputOf is InputOf for a message of type typ carrying layers; the evidence ids (a new slice)
+// only when asked for. A message with no layers is only decoded (a bad payload still fails).
+func inputOf(msg *service.Message, typ string, layers []schemas.LayerResult, withEvidence bool) (Input, error) {
+	in := Input{Layers: layers}
+	switch typ {
 	case envelope.TypeFeatures:
-		fv, err := envelope.Features(msg)
+		fv, err := envelope.FeaturesOf(msg)
 		if err != nil {
 			return in, err
+		}
+		if len(layers) == 0 {
+			return in, nil
 		}
 		in.Time, in.Host, in.EntityKey, in.Entity = fv.End, fv.Host, fv.Key, fv.Entity
 		in.EntityKind = fv.KeyKind
-		in.EvidenceIDs = append([]string{fv.ID}, fv.EventIDs...)
 	case envelope.TypeTelemetry:
-		ev, err := envelope.Event(msg)
+		ev, err := envelope.EventOf(msg)
 		if err != nil {
 			return in, err
 		}
+		if len(layers) == 0 {
+			return in, nil
+		}
 		in.Time, in.Host = ev.Time, ev.Host
 		in.EntityKey, in.Entity, in.EntityKind = EntityOf(ev)
-		in.EvidenceIDs = []string{ev.ID}
 	default:
-		return in, fmt.Errorf("fuse: unexpected message type %q", envelope.Type(msg))
+		return in, fmt.Errorf("fuse: unexpected message type %q", typ)
+	}
+	if withEvidence {
+		in.EvidenceIDs = evidence(msg, typ)
 	}
 	if in.EntityKey == "" {
 		for _, r := range in.Layers {
@@ -250,11 +286,26 @@ func InputOf(msg *service.Message) (Input, error) {
 	return in, nil
 }
 
+// evidence is the event ids a message stands for: a vector's own id then its events', or the
+// event's id.
+func evidence(msg *service.Message, typ string) []string {
+	if typ == envelope.TypeFeatures {
+		if fv, err := envelope.FeaturesOf(msg); err == nil {
+			return append([]string{fv.ID}, fv.EventIDs...)
+		}
+		return nil
+	}
+	if ev, err := envelope.EventOf(msg); err == nil {
+		return []string{ev.ID}
+	}
+	return nil
+}
+
 // fallbackKey keys an event nobody named: by owning pid for a connection, else by kind.
 func fallbackKey(msg *service.Message) string {
 	if ev, err := envelope.Event(msg); err == nil {
 		if ev.Conn != nil && ev.Conn.PID != 0 {
-			return fmt.Sprintf("pid:%d", ev.Conn.PID)
+			return "pid:" + strconv.FormatInt(int64(ev.Conn.PID), 10)
 		}
 		return "kind:" + string(ev.Kind)
 	}
@@ -271,7 +322,7 @@ func EntityOf(ev *schemas.TelemetryEvent) (key, name, kind string) {
 		if name == "" {
 			name = p.Name
 		}
-		return fmt.Sprintf("proc:%d@%d", p.PID, p.StartTime.Unix()), name, "process"
+		return procKey(p.PID, p.StartTime.Unix()), name, "process"
 	case ev.Conn != nil:
 		c := ev.Conn
 		name = c.Exe
@@ -281,7 +332,9 @@ func EntityOf(ev *schemas.TelemetryEvent) (key, name, kind string) {
 		if c.PID != 0 {
 			return "", name, "process" // the pid alone is no stable key: the layer's entity decides
 		}
-		return fmt.Sprintf("port:%s/%d", c.Proto, c.LocalPort), name, "process"
+		b := make([]byte, 0, 16+len(c.Proto))
+		b = append(append(append(b, "port:"...), c.Proto...), '/')
+		return string(strconv.AppendUint(b, uint64(c.LocalPort), 10)), name, "process"
 	case ev.Metric != nil:
 		if ev.Metric.Device != "" {
 			return "dev:" + ev.Metric.Device, ev.Metric.Device, "device"
@@ -291,4 +344,13 @@ func EntityOf(ev *schemas.TelemetryEvent) (key, name, kind string) {
 		return "dev:" + ev.Device.Address, firstNonEmpty(ev.Device.SysName, ev.Device.Address), "device"
 	}
 	return "", "", "host"
+}
+
+// procKey is "proc:PID@START" (the window stage's process key) built with one allocation.
+func procKey(pid int32, start int64) string {
+	b := make([]byte, 0, 32)
+	b = append(b, "proc:"...)
+	b = strconv.AppendInt(b, int64(pid), 10)
+	b = append(b, '@')
+	return string(strconv.AppendInt(b, start, 10))
 }

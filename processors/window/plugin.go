@@ -27,7 +27,7 @@ const (
 
 	// MetaEOF on a message flushes every window (end of a replay); the message passes on and
 	// the flushed vectors follow it.
-	MetaEOF = "amoskys_eof"
+	MetaEOF = envelope.MetaEOF
 )
 
 func spec() *service.ConfigSpec {
