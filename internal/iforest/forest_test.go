@@ -224,3 +224,43 @@ func TestLayoutsAgree(t *testing.T) {
 		f.bytes, f.full = bytes, full
 	}
 }
+
+// Values exactly at, just below and just above split thresholds, signed zeros, infinities and
+// NaN take the same branch in the byte layout (keys and raised thresholds, kernel and Go) as in
+// the general layout: x > t goes right, everything else (NaN included) left.
+func TestByteLayoutEdgeValues(t *testing.T) {
+	X := gaussian(500, 4, 3)
+	for i := range X.Data {
+		if i%2 == 0 {
+			X.Data[i] = math.Round(X.Data[i])
+		}
+	}
+	p := DefaultParams()
+	p.Trees = 23
+	f, err := Fit(X, p)
+	require.NoError(t, err)
+	require.NotNil(t, f.bytes)
+	var edge []float64
+	for i, ft := range f.Feature {
+		if ft >= 0 && len(edge) < 400 {
+			th := f.Thresh[i]
+			edge = append(edge, th, math.Nextafter(th, math.Inf(1)), math.Nextafter(th, math.Inf(-1)))
+		}
+	}
+	edge = append(edge, 0, math.Copysign(0, -1), math.Inf(1), math.Inf(-1), math.NaN(), math.MaxFloat64, -math.MaxFloat64)
+	rng := rand.New(rand.NewPCG(5, 6))
+	Y := Matrix{Rows: 1100, Cols: 4, Data: make([]float64, 1100*4)}
+	for i := range Y.Data {
+		Y.Data[i] = edge[rng.IntN(len(edge))]
+	}
+	batch := f.ScoreAll(Y, 1)
+	bytes, full := f.bytes, f.full
+	f.bytes, f.full = nil, nil
+	for i := range Y.Rows {
+		require.Equal(t, f.Score(Y.Row(i)), batch[i], "row %d %v", i, Y.Row(i))
+	}
+	f.bytes, f.full = bytes, full
+	for i := range Y.Rows {
+		require.Equal(t, f.Score(Y.Row(i)), batch[i], "row %d %v", i, Y.Row(i))
+	}
+}
