@@ -98,7 +98,23 @@ type Layer struct {
 
 // popGroup holds the population statistics of one host+kind+window, by feature position.
 type popGroup struct {
-	slots []popSlot
+	slots   []popSlot
+	samples int // position of the "samples" feature in the group's vectors; -1: none seen
+}
+
+// samplesFeature counts the samples a vector's sample-derived features (CPU, memory, fds,
+// threads of a process; an interface's rates) aggregate. When it is 0 those features are 0 for
+// want of data, not measured: the population prior neither learns nor judges them.
+const samplesFeature = "samples"
+
+// unsampled reports whether fv says it holds no samples.
+func (g *popGroup) unsampled(fv *schemas.FeatureVector) bool {
+	i := g.samples
+	if i < 0 || i >= len(fv.Names) || fv.Names[i] != samplesFeature {
+		i = slices.Index(fv.Names, samplesFeature)
+		g.samples = i
+	}
+	return i >= 0 && i < len(fv.Values) && fv.Values[i] == 0
 }
 
 type popSlot struct {
@@ -337,11 +353,12 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 		pk = append(append(pk, 0), fv.Window...)
 		l.pbuf = pk
 		if pg = l.pgroups[string(pk)]; pg == nil && len(l.pgroups) < maxPopGroups {
-			pg = &popGroup{}
+			pg = &popGroup{samples: -1}
 			l.pgroups[string(pk)] = pg
 		}
 	}
 	watched, minN, pending := 0, -1, 0
+	unsampled := l.prior != nil && pg != nil && pg.unsampled(fv)
 	for i, name := range fv.Names {
 		if i >= len(fv.Values) {
 			break
@@ -362,7 +379,7 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 			sl.dev.add(math.Abs(x - d.Baseline()))
 		}
 		r := d.Update(fv.End, x)
-		if sl == nil || sl.prior == nil {
+		if sl == nil || sl.prior == nil || unsampled {
 			if !r.Warm {
 				if minN < 0 || d.N() < minN {
 					minN = d.N()

@@ -23,6 +23,11 @@ import (
 // burn), with score s/(s+ScoreScale), s = −log10 of the Gaussian tail of z, as the key's own
 // detector scores. Below that the layer still abstains for the key, as before.
 //
+// A vector whose "samples" feature is 0 has no data for its sample-derived features (the window
+// stage writes 0 for a feature without input: a process seen only by its exec event), so it is
+// left out of the populations and not judged by the prior: a median of such zeros would make any
+// measured memory or CPU look extreme.
+//
 // Determinism: a window's values join the population only once a vector of a later window end
 // arrives, so every key of one window end is judged against the same population whatever order
 // the window stage emits them in, and a key is never judged against itself in the same window.

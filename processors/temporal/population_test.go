@@ -207,3 +207,35 @@ func TestPopulationPriorHandsOverAfterWarmup(t *testing.T) {
 		require.NotContains(t, r.Title, "population")
 	}
 }
+
+// Vectors without samples (a process seen only by its exec event: its CPU and memory are 0 for
+// want of data) are neither in the population nor judged: with them, the median memory of the
+// host would be 0 and every measured process extreme.
+func TestPopulationPriorIgnoresUnsampledVectors(t *testing.T) {
+	l := NewLayer(DefaultLayerConfig())
+	rng := rand.New(rand.NewPCG(31, 32))
+	pv := func(key string, end time.Time, cpu, rss, samples float64) *schemas.FeatureVector {
+		return &schemas.FeatureVector{Host: "h", KeyKind: "process", Key: key, Entity: "p", Window: "1m",
+			Start: end.Add(-time.Minute), End: end, Names: []string{"cpu_percent", "rss_bytes", "samples"},
+			Values: []float64{cpu, rss, samples}}
+	}
+	var last schemas.LayerResult
+	for w := 1; w <= 5; w++ {
+		end := t0.Add(time.Duration(w) * time.Minute)
+		for k := 0; k < 20; k++ {
+			l.Judge(pv(fmt.Sprintf("proc:%d@1", k), end, max(0, 0.3+0.2*rng.NormFloat64()), (20+5*rng.NormFloat64())*1e6, 12))
+		}
+		for k := 0; k < 200; k++ { // short-lived processes, exec events only
+			l.Judge(pv(fmt.Sprintf("proc:%d@%d", 1000+k, w), end, 0, 0, 0))
+		}
+		if w >= 4 {
+			last = l.Judge(pv("proc:77@200", end, 0.5, 8e6, 12)) // a new, ordinary process
+			require.Nil(t, last.Score, "window %d: %s", w, last.Abstain)
+			last = l.Judge(pv("proc:88@200", end, 99, 9e6, 12)) // a new burner
+		}
+	}
+	require.NotNil(t, last.Score, last.Abstain)
+	require.Len(t, last.Reasons, 1)
+	require.Equal(t, "temporal:cpu_percent", last.Reasons[0].ID)
+	require.Equal(t, "82", last.Reasons[0].Evidence["population_n"], "4 windows of 20 sampled processes, and the first windows of the two new ones")
+}
