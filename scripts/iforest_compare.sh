@@ -3,8 +3,9 @@
 # in one run, over every labelled outlier set: ROC AUC (mean over seeds), scored rows/s on one
 # core, single-row latency and fit time. Prints a markdown table (docs/benchmarks/iforest.md).
 # Usage: scripts/iforest_compare.sh [DATA_DIR] (default ../shared/data/outlier); SEEDS=5.
-# AUC_SEEDS=N (e.g. 30) adds a second table: ROC AUC over N seeds with standard errors, to tell
-# a real difference from seed noise (one seed's AUC varies by ~0.01-0.02 on these sets).
+# AUC_SEEDS=N (e.g. 30) adds columns: ROC AUC over N seeds with the standard error of the
+# difference, to tell a real difference from seed noise (one seed's AUC varies by ~0.01-0.02 on
+# these sets). The load average before and after the run is printed above the table.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=${1:-$root/../shared/data/outlier}
@@ -18,24 +19,44 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$root" && go build -o "$work/amoskys" ./cmd/amoskys)
-echo "# $(date -u +%FT%TZ) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" >&2
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "# $(date -u +%FT%TZ) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $load_before" >&2
 for f in "$data"/*.csv; do
 	echo "# $(basename "$f")" >&2
 	# Interleaved per set so both implementations meet the same machine load.
 	"$work/amoskys" bench iforest --json --seeds "$seeds" --csv "$f" >>"$work/ours.jsonl"
 	OMP_NUM_THREADS=1 "$py" "$root/scripts/iforest_sklearn.py" --seeds "$seeds" "$f" >>"$work/sklearn.jsonl"
 done
-"$py" - "$work/ours.jsonl" "$work/sklearn.jsonl" "$seeds" <<'PY'
-import json, sys
-ours = {r["file"]: r for r in map(json.loads, open(sys.argv[1]))}
-sk = {r["file"]: r for r in map(json.loads, open(sys.argv[2]))}
-seeds = sys.argv[3]
+auc_seeds=${AUC_SEEDS:-0}
+if [ "$auc_seeds" -gt 0 ]; then
+	for f in "$data"/*.csv; do
+		echo "# $(basename "$f") ($auc_seeds seeds)" >&2
+		"$work/amoskys" bench iforest --json --seeds "$auc_seeds" --csv "$f" >>"$work/ours_auc.jsonl"
+		OMP_NUM_THREADS=1 "$py" "$root/scripts/iforest_sklearn.py" --seeds "$auc_seeds" --latency-calls 1 --repeats 1 "$f" >>"$work/sklearn_auc.jsonl"
+	done
+fi
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+touch "$work/ours_auc.jsonl" "$work/sklearn_auc.jsonl"
+"$py" - "$work" "$seeds" "$auc_seeds" "$load_before" "$load_after" <<'PY'
+import json, math, os, statistics, sys
+work, seeds, n, load_before, load_after = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+def rows(name):
+    return {r["file"]: r for r in map(json.loads, open(os.path.join(work, name)))}
+ours, sk, ours_n, sk_n = rows("ours.jsonl"), rows("sklearn.jsonl"), rows("ours_auc.jsonl"), rows("sklearn_auc.jsonl")
+def ms(v):
+    return statistics.mean(v), statistics.stdev(v) / math.sqrt(len(v))
 # Liu, Ting & Zhou 2008, Table 3 (AUC), as quoted in shared/data/README.md.
 liu = {"shuttle": 1.00, "mammography": 0.86, "annthyroid": 0.82, "satellite": 0.71, "pima": 0.67,
        "breastw": 0.99, "ionosphere": 0.85}
-print("| set | rows × d | ROC AUC amoskys | ROC AUC sklearn | Δ | Liu et al. | AUC ok | rows/s 1 core amoskys (CPU) | rows/s 1 core sklearn (CPU) | speed-up CPU | speed-up wall | rows/s all cores amoskys | single row µs amoskys (CPU / wall) | single row µs sklearn (CPU / wall) | explain µs amoskys | fit ms amoskys (all cores wall / 1 core CPU) | fit ms sklearn (wall / CPU) |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-worst_d, min_x, min_xw, max_lat, max_fit = 1.0, 1e18, 1e18, 0.0, 0.0
+print(f"Load average (1, 5, 15 min) {load_before} before the run, {load_after} after it.")
+print()
+hn = f" | ROC AUC {n} seeds amoskys | sklearn | Δ ± se" if n else ""
+print(f"| set | rows × d | ROC AUC {seeds} seeds amoskys | sklearn | Δ | AUC ok{hn} | Liu et al. | "
+      "rows/s 1 core amoskys (CPU) | sklearn (CPU) | speed-up CPU | speed-up wall | rows/s all cores amoskys | "
+      "single row µs amoskys (CPU / wall) | sklearn (CPU / wall) | explain µs amoskys | "
+      "fit ms amoskys (all cores wall / 1 core CPU) | sklearn (wall / CPU) |")
+print("|---" * (17 + (3 if n else 0)) + "|")
+worst_d, min_x, min_xw, max_lat, max_fit, worst_n = 1.0, 1e18, 1e18, 0.0, 0.0, 1.0
 for name in sorted(ours):
     o, s = ours[name], sk[name]
     d = o["roc_auc"] - s["roc_auc"]
@@ -44,40 +65,20 @@ for name in sorted(ours):
     worst_d, min_x, min_xw = min(worst_d, d), min(min_x, x), min(min_xw, xw)
     max_lat, max_fit = max(max_lat, o["single_row_us_cpu"]), max(max_fit, o["fit_ms_1core_cpu"])
     base = name.removesuffix(".csv")
+    cn = ""
+    if n:
+        (ma, sa), (mb, sb) = ms(ours_n[name]["roc_auc_seeds"]), ms(sk_n[name]["roc_auc_seeds"])
+        worst_n = min(worst_n, ma - mb)
+        cn = f" | {ma:.4f} | {mb:.4f} | {ma-mb:+.4f} ± {math.hypot(sa, sb):.4f}"
     print(f"| {base} | {o['rows']} × {o['features']} | {o['roc_auc']:.3f} | {s['roc_auc']:.3f} | {d:+.3f} | "
-          f"{liu.get(base, '—')} | {'yes' if d >= -0.01 else 'NO'} | {o['rows_per_s_1core_cpu']:,.0f} | "
+          f"{'yes' if d >= -0.01 else 'NO'}{cn} | {liu.get(base, '—')} | {o['rows_per_s_1core_cpu']:,.0f} | "
           f"{s['rows_per_s_1core_cpu']:,.0f} | {x:.1f}× | {xw:.1f}× | {o['rows_per_s_all']:,.0f} | "
           f"{o['single_row_us_cpu']:.2f} / {o['single_row_us']:.2f} | {s['single_row_us_cpu']:,.0f} / {s['single_row_us']:,.0f} | "
           f"{o['single_explain_us']:.1f} | {o['fit_ms']:.1f} / {o['fit_ms_1core_cpu']:.1f} | {s['fit_ms']:.0f} / {s['fit_ms_cpu']:.0f} |")
 print()
-print(f"Seeds 0..{int(seeds)-1} for each implementation. Worst AUC difference {worst_d:+.3f} (goal ≥ -0.01); "
+print(f"Seeds 0..{seeds-1} for each implementation. Worst AUC difference {worst_d:+.3f} (goal ≥ -0.01)"
+      + (f"; over seeds 0..{n-1} {worst_n:+.4f}" if n else "") + "; "
       f"slowest single-core speed-up {min_x:.1f}× in CPU time, {min_xw:.1f}× in wall time (goal ≥ 20×, aim 50×); "
       f"worst single-row latency {max_lat:.2f} µs CPU (goal < 10 µs); slowest fit of 100 trees × 256 "
       f"{max_fit:.1f} ms CPU on one core (goal < 50 ms).")
 PY
-auc_seeds=${AUC_SEEDS:-0}
-if [ "$auc_seeds" -gt 0 ]; then
-	for f in "$data"/*.csv; do
-		echo "# $(basename "$f") ($auc_seeds seeds)" >&2
-		"$work/amoskys" bench iforest --json --seeds "$auc_seeds" --csv "$f" >>"$work/ours_auc.jsonl"
-		OMP_NUM_THREADS=1 "$py" "$root/scripts/iforest_sklearn.py" --seeds "$auc_seeds" --latency-calls 1 "$f" >>"$work/sklearn_auc.jsonl"
-	done
-	"$py" - "$work/ours_auc.jsonl" "$work/sklearn_auc.jsonl" "$auc_seeds" <<'PY'
-import json, math, statistics, sys
-ours = {r["file"]: r for r in map(json.loads, open(sys.argv[1]))}
-sk = {r["file"]: r for r in map(json.loads, open(sys.argv[2]))}
-n = int(sys.argv[3])
-def ms(v):
-    return statistics.mean(v), statistics.stdev(v) / math.sqrt(len(v))
-print()
-print(f"ROC AUC over seeds 0..{n-1} (mean ± standard error; per-seed standard deviation in brackets):")
-print()
-print("| set | amoskys | sklearn | Δ ± se |")
-print("|---|---|---|---|")
-for name in sorted(ours):
-    a, b = ours[name]["roc_auc_seeds"], sk[name]["roc_auc_seeds"]
-    (ma, sa), (mb, sb) = ms(a), ms(b)
-    print(f"| {name.removesuffix('.csv')} | {ma:.4f} ± {sa:.4f} ({statistics.stdev(a):.3f}) | "
-          f"{mb:.4f} ± {sb:.4f} ({statistics.stdev(b):.3f}) | {ma-mb:+.4f} ± {math.hypot(sa, sb):.4f} |")
-PY
-fi
