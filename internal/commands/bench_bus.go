@@ -4,14 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	ucli "github.com/urfave/cli/v2"
-	"gopkg.in/yaml.v3"
 
 	"github.com/amoskys/amoskys/internal/cli"
 	"github.com/amoskys/amoskys/internal/pgtest"
-	"github.com/amoskys/amoskys/internal/replay"
 	"github.com/amoskys/amoskys/plugins/bus/busbench"
 )
 
@@ -55,60 +52,4 @@ func init() {
 			return nil
 		},
 	})
-	cli.RegisterSub("bench", "benchmarks", &ucli.Command{
-		Name:  "replay",
-		Usage: "replay through the detect chain vs the same number of Benthos noop stages, in one run",
-		Flags: []ucli.Flag{
-			&ucli.IntFlag{Name: "events", Value: 1000000, Usage: "synthetic events"},
-			&ucli.IntFlag{Name: "hosts", Value: 8, Usage: "hosts the events come from"},
-			&ucli.IntFlag{Name: "batch", Value: 5000, Usage: "events per batch"},
-			&ucli.StringFlag{Name: "pipeline", Value: "pipelines/detect.yaml", Usage: "pipeline to replay through"},
-		},
-		Action: func(c *ucli.Context) error {
-			dir, err := os.MkdirTemp("", "amoskys-bench-replay-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			stages, err := countStages(c.String("pipeline"))
-			if err != nil {
-				return err
-			}
-			noop, err := replay.NoopPipeline(dir, stages)
-			if err != nil {
-				return err
-			}
-			evs := replay.Synthetic(c.Int("events"), c.Int("hosts"), time.Now().UTC().Add(-24*time.Hour).Truncate(time.Hour))
-			fmt.Printf("| pipeline | stages | events | alerts | seconds | events/s |\n|---|---|---|---|---|---|\n")
-			for _, p := range []string{noop, c.String("pipeline"), noop} {
-				r, err := replay.Bench(c.Context, p, evs, c.Int("batch"))
-				if err != nil {
-					return fmt.Errorf("%s: %w", p, err)
-				}
-				name := p
-				if p == noop {
-					name = fmt.Sprintf("%d x noop", stages)
-				}
-				fmt.Printf("| %s | %d | %d | %d | %.2f | %.0f |\n", name, stages, r.Events, r.Alerts, r.Elapsed.Seconds(), r.EventsPerSecond())
-			}
-			return nil
-		},
-	})
-}
-
-// countStages counts the processors of a pipeline file.
-func countStages(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	var conf struct {
-		Pipeline struct {
-			Processors []any `yaml:"processors"`
-		} `yaml:"pipeline"`
-	}
-	if err := yaml.Unmarshal(b, &conf); err != nil {
-		return 0, fmt.Errorf("%s: %w", path, err)
-	}
-	return len(conf.Pipeline.Processors), nil
 }

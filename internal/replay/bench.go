@@ -3,9 +3,14 @@ package replay
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/amoskys/amoskys/schemas"
 )
@@ -53,15 +58,34 @@ func Synthetic(n, hosts int, start time.Time) []*schemas.TelemetryEvent {
 	return out
 }
 
-// NoopPipeline writes a pipeline of n Benthos noop processors (the framework's own per-stage
-// cost) into dir and returns its path.
-func NoopPipeline(dir string, n int) (string, error) {
-	s := "pipeline:\n  processors:\n"
-	for i := 0; i < n; i++ {
-		s += "    - noop: {}\n"
+// NoopPipeline writes a pipeline of n processors of type kind ("noop": Benthos' own, which the
+// framework unwraps to an internal processor; PluginNoop: a pass-through on the public plugin API)
+// into dir and returns its path. Each stage is labelled noop_<i>.
+func NoopPipeline(dir string, n int, kind string) (string, error) {
+	var b strings.Builder
+	b.WriteString("pipeline:\n  processors:\n")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "    - label: noop_%d\n      %s: {}\n", i, kind)
 	}
-	p := filepath.Join(dir, fmt.Sprintf("noop-%d.yaml", n))
-	return p, os.WriteFile(p, []byte(s), 0o600)
+	p := filepath.Join(dir, fmt.Sprintf("%s-%d.yaml", kind, n))
+	return p, os.WriteFile(p, []byte(b.String()), 0o600)
+}
+
+// PipelineStages counts the processors of a pipeline file.
+func PipelineStages(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	var conf struct {
+		Pipeline struct {
+			Processors []any `yaml:"processors"`
+		} `yaml:"pipeline"`
+	}
+	if err := yaml.Unmarshal(b, &conf); err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return len(conf.Pipeline.Processors), nil
 }
 
 // BenchResult is one measured replay.
@@ -70,16 +94,115 @@ type BenchResult struct {
 	Events   int64
 	Alerts   int
 	Elapsed  time.Duration
+	Stages   []StageTime // with BenchOptions.StageTimes: each stage's processing time
 }
 
 // EventsPerSecond is the measured throughput.
 func (b BenchResult) EventsPerSecond() float64 { return float64(b.Events) / b.Elapsed.Seconds() }
 
+// BenchOptions tune Bench.
+type BenchOptions struct {
+	Batch int
+	// StageTimes sums each stage's processing time (Benthos' processor_latency_ns through a
+	// metrics exporter; a little slower than a run without metrics, so time throughput apart).
+	StageTimes bool
+}
+
 // Bench replays evs through pipeline in memory (no warehouse) and times it.
-func Bench(ctx context.Context, pipeline string, evs []*schemas.TelemetryEvent, batch int) (BenchResult, error) {
-	res, err := Run(ctx, Options{Pipeline: pipeline, Source: &sliceSource{evs: evs}, BatchSize: batch, RunID: "bench"})
+func Bench(ctx context.Context, pipeline string, evs []*schemas.TelemetryEvent, o BenchOptions) (BenchResult, error) {
+	opts := Options{Pipeline: pipeline, Source: &sliceSource{evs: evs}, BatchSize: o.Batch, RunID: "bench"}
+	if o.StageTimes {
+		opts.timer = newStageTimer()
+	}
+	res, err := Run(ctx, opts)
 	if err != nil {
 		return BenchResult{}, err
 	}
-	return BenchResult{Pipeline: pipeline, Events: res.Events, Alerts: len(res.Alerts), Elapsed: res.Elapsed}, nil
+	r := BenchResult{Pipeline: pipeline, Events: res.Events, Alerts: len(res.Alerts), Elapsed: res.Elapsed}
+	if opts.timer != nil {
+		r.Stages = opts.timer.times()
+	}
+	return r, nil
+}
+
+// BenchReportOptions describe `amoskys bench replay`.
+type BenchReportOptions struct {
+	Pipeline string
+	Events   int
+	Hosts    int
+	Batch    int
+	Rounds   int // throughput runs of each pipeline, interleaved (default 2)
+	Start    time.Time
+}
+
+// BenchReport replays the same synthetic events, in one process, through: as many Benthos
+// noop stages as the pipeline has processors, as many public-API pass-through stages
+// (PluginNoop: the framework's charge per plugin stage), and the pipeline; the runs are
+// interleaved Rounds times. A last run of the pipeline and one of the pass-through stages with
+// per-stage timing give each stage's cost. Tables in Markdown go to w.
+func BenchReport(ctx context.Context, w io.Writer, o BenchReportOptions) error {
+	if o.Rounds <= 0 {
+		o.Rounds = 2
+	}
+	stages, err := PipelineStages(o.Pipeline)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "amoskys-bench-replay-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	noop, err := NoopPipeline(dir, stages, "noop")
+	if err != nil {
+		return err
+	}
+	pnoop, err := NoopPipeline(dir, stages, PluginNoop)
+	if err != nil {
+		return err
+	}
+	evs := Synthetic(o.Events, o.Hosts, o.Start)
+	names := map[string]string{noop: fmt.Sprintf("%d x Benthos noop", stages), pnoop: fmt.Sprintf("%d x %s (public plugin API)", stages, PluginNoop), o.Pipeline: o.Pipeline}
+	order := []string{noop, pnoop, o.Pipeline}
+	best := map[string]BenchResult{}
+	fmt.Fprintf(w, "| round | pipeline | stages | events | alerts | seconds | events/s |\n|---|---|---|---|---|---|---|\n")
+	for round := 1; round <= o.Rounds; round++ {
+		for _, p := range order {
+			runtime.GC()
+			r, err := Bench(ctx, p, evs, BenchOptions{Batch: o.Batch})
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			if b, ok := best[p]; !ok || r.Elapsed < b.Elapsed {
+				best[p] = r
+			}
+			fmt.Fprintf(w, "| %d | %s | %d | %d | %d | %.2f | %.0f |\n", round, names[p], stages, r.Events, r.Alerts, r.Elapsed.Seconds(), r.EventsPerSecond())
+		}
+	}
+	n := float64(len(evs))
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / n / 1e3 }
+	bn, bp, bd := best[noop], best[pnoop], best[o.Pipeline]
+	fmt.Fprintf(w, "\nBest of %d, µs per event: %d x Benthos noop %.2f; %d x %s %.2f; %s %.2f.\n", o.Rounds,
+		stages, us(bn.Elapsed), stages, PluginNoop, us(bp.Elapsed), o.Pipeline, us(bd.Elapsed))
+	fmt.Fprintf(w, "Our stages' own cost (pipeline minus pass-through stages) %.2f µs/event against the framework's %.2f µs/event for %d plugin stages (pass-through minus Benthos noop) plus %.2f µs/event of input, pipeline loop and output (Benthos noop run).\n",
+		us(bd.Elapsed-bp.Elapsed), us(bp.Elapsed-bn.Elapsed), stages, us(bn.Elapsed))
+
+	fmt.Fprintf(w, "\nPer stage (separate runs with processor_latency_ns summed per label; a stage's time includes the framework's wrapper around it):\n\n")
+	fmt.Fprintf(w, "| stage | µs/event | share |\n|---|---|---|\n")
+	for _, p := range []string{pnoop, o.Pipeline} {
+		runtime.GC()
+		r, err := Bench(ctx, p, evs, BenchOptions{Batch: o.Batch, StageTimes: true})
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		var total int64
+		for _, s := range r.Stages {
+			total += s.Nanos
+		}
+		for _, s := range r.Stages {
+			fmt.Fprintf(w, "| %s: %s | %.3f | %.0f%% |\n", filepath.Base(p), s.Label, float64(s.Nanos)/n/1e3, 100*float64(s.Nanos)/float64(max(total, 1)))
+		}
+		fmt.Fprintf(w, "| %s: all stages | %.3f | of %.2f s wall |\n", filepath.Base(p), float64(total)/n/1e3, r.Elapsed.Seconds())
+	}
+	return nil
 }

@@ -13,9 +13,18 @@ func BenchmarkReplayDetect(b *testing.B) {
 	benchPipeline(b, filepath.Join("..", "..", "pipelines", "detect.yaml"))
 }
 
-// BenchmarkReplayNoop is the same with as many noop stages as detect.yaml has processors.
+// BenchmarkReplayNoop is the same with as many Benthos noop stages as detect.yaml has processors.
 func BenchmarkReplayNoop(b *testing.B) {
-	p, err := NoopPipeline(b.TempDir(), 6)
+	p, err := NoopPipeline(b.TempDir(), 6, "noop")
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchPipeline(b, p)
+}
+
+// BenchmarkReplayPluginNoop is the same with pass-through stages on the public plugin API.
+func BenchmarkReplayPluginNoop(b *testing.B) {
+	p, err := NoopPipeline(b.TempDir(), 6, PluginNoop)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -35,7 +44,7 @@ func benchPipeline(b *testing.B, pipeline string) {
 	evs := Synthetic(n, 8, t0)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := Bench(b.Context(), pipeline, evs, 5000); err != nil {
+		if _, err := Bench(b.Context(), pipeline, evs, BenchOptions{Batch: 5000}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -48,6 +48,8 @@ type Options struct {
 	// read the payload with Benthos' own processors (bloblang). By default events go in as decoded
 	// structured values, which the AMOSKYS stages take without parsing (internal/envelope).
 	JSON bool
+
+	timer *stageTimer // Bench: sums each stage's processing time
 }
 
 // Result is what a replay produced.
@@ -141,6 +143,9 @@ func run(ctx context.Context, opts Options, src Source) (*Result, error) {
 		return nil, err
 	}
 	env := service.NewEnvironment()
+	if err := registerBench(env, opts.timer); err != nil {
+		return nil, err
+	}
 	var bar *progressbar.ProgressBar
 	if opts.Progress != nil {
 		bar = progressbar.NewOptions64(src.Total(),
@@ -178,7 +183,11 @@ func run(ctx context.Context, opts Options, src Source) (*Result, error) {
 	}
 	// Logs on stderr: stdout is the run's result and diff.
 	sb.SetLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
-	if err := sb.SetMetricsYAML("none: {}"); err != nil {
+	metricsYAML := "none: {}"
+	if opts.timer != nil {
+		metricsYAML = stageTimerName + ": {}"
+	}
+	if err := sb.SetMetricsYAML(metricsYAML); err != nil {
 		return nil, err
 	}
 	stream, err := sb.Build()

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"math"
 	"slices"
 	"sort"
@@ -207,6 +206,16 @@ func featureList(kind string) []Feature {
 
 var kindRank = map[string]int{KindHost: 0, KindProcess: 1, KindInterface: 2, KindDevice: 3}
 
+// sharedNames are FeatureNames per kind rank, one slice shared by every vector of that kind:
+// FeatureVector.Names is read-only to every stage (a copy per vector was an allocation each).
+var sharedNames = func() [4][]string {
+	var out [4][]string
+	for kind, r := range kindRank {
+		out[r] = FeatureNames(kind)
+	}
+	return out
+}()
+
 // perTimeIdx marks, per kind rank and feature index, the features whose value is sum / distinct
 // sample times (sumPerTime).
 var perTimeIdx = func() [4][]bool {
@@ -274,6 +283,7 @@ type pane struct {
 type keyState struct {
 	kind, key, entity string
 	panes             []map[int64]*pane // per spec: pane start (unix ns) -> pane
+	last              []lastPane        // per spec: the pane touched last (most events fall in it again)
 	hist              [][][]float64     // per spec, per feature: recent window values, oldest first
 	sorted            [][][]float64     // the same values, sorted
 	lastSeen          int64
@@ -281,6 +291,13 @@ type keyState struct {
 	mark              int64 // hostState.gen when last collected by advance
 	npanes            int   // panes over all specs: 0 means the key has no open window
 	pending, dropped  bool  // idle but still with panes (in hostState.pending); removed from hostState.keys
+}
+
+// lastPane caches a key's most recently touched pane of one spec; p is nil when unset or when
+// that pane has closed.
+type lastPane struct {
+	start int64
+	p     *pane
 }
 
 // idleEntry is a key's place in hostState.idle: seen is its lastSeen when it was pushed, so an
@@ -437,9 +454,12 @@ func (w *Window) Stats() Stats {
 }
 
 func (w *Window) shardOf(host string) *shard {
-	h := fnv.New32a()
-	h.Write([]byte(host))
-	return &w.shards[h.Sum32()%nShards]
+	h := uint32(2166136261) // FNV-1a, inline: no hasher to allocate per event
+	for i := 0; i < len(host); i++ {
+		h ^= uint32(host[i])
+		h *= 16777619
+	}
+	return &w.shards[h%nShards]
 }
 
 // Add aggregates one event and returns the feature vectors of the windows its watermark
@@ -564,6 +584,7 @@ func (w *Window) keyOf(hs *hostState, kind string, bkey []byte, entity string, t
 		w.mu.Unlock()
 		n := len(featureList(kind))
 		ks = &keyState{kind: kind, key: key, entity: entity, panes: make([]map[int64]*pane, len(w.cfg.Windows)),
+			last: make([]lastPane, len(w.cfg.Windows)),
 			hist: make([][][]float64, len(w.cfg.Windows)), sorted: make([][][]float64, len(w.cfg.Windows)),
 			rank: kindRank[kind], lastSeen: t}
 		for i, s := range w.cfg.Windows {
@@ -598,7 +619,12 @@ func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, f upd)
 			continue
 		}
 		ps := floorTo(t, int64(s.Slide))
-		p := ks.panes[i][ps]
+		var p *pane
+		if lp := &ks.last[i]; lp.p != nil && lp.start == ps {
+			p = lp.p
+		} else {
+			p = ks.panes[i][ps]
+		}
 		if p == nil {
 			if fr := hs.free[ks.rank]; len(fr) > 0 {
 				p = fr[len(fr)-1]
@@ -611,6 +637,7 @@ func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, f upd)
 			ks.npanes++
 			hs.paneKeys[i][ps] = append(hs.paneKeys[i][ps], ks)
 		}
+		ks.last[i] = lastPane{start: ps, p: p}
 		if evID != "" && len(p.events) < w.cfg.MaxEventIDs {
 			p.events = append(p.events, evID)
 		}
@@ -647,6 +674,26 @@ func (p *pane) setI(i int, x string) {
 		p.stats[i].n++
 		p.stats[i].addSet(hash64(x))
 	}
+}
+
+// setHashI is setI for a value already hashed with hash64.
+func (p *pane) setHashI(i int, h uint64) {
+	if i >= 0 {
+		p.stats[i].n++
+		p.stats[i].addSet(h)
+	}
+}
+
+// uidHash is hash64 of the uid's decimal string, built in hs's scratch buffer.
+func (hs *hostState) uidHash(uid uint32) uint64 {
+	b := strconv.AppendUint(hs.kbuf[:0], uint64(uid), 10)
+	hs.kbuf = b
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
 }
 
 func (p *pane) addPerTimeI(i int, v float64, t int64) {
@@ -776,7 +823,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 				if pr.Exe != "" {
 					p.setI(fiHostProcDistinctExeCount, pr.Exe)
 				}
-				p.setI(fiHostProcDistinctUserCount, strconv.FormatUint(uint64(pr.UID), 10))
+				p.setHashI(fiHostProcDistinctUserCount, hs.uidHash(pr.UID))
 				if newExe {
 					p.addI(fiHostProcNewExeCount, 1, t)
 					p.flag(FlagNewExecutable)
@@ -1051,6 +1098,9 @@ func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.Feat
 					p.reset()
 					hs.free[ks.rank] = append(hs.free[ks.rank], p)
 				}
+				if ks.last[i].start == ps {
+					ks.last[i] = lastPane{} // the pane is recycled: never touch it through the cache
+				}
 				delete(ks.panes[i], ps)
 				ks.npanes--
 			}
@@ -1142,6 +1192,12 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 	}
 	flags := hs.flags[:0]
 	var events []string
+	for ps := end - size; ps < end; ps += slide { // one allocation for the sampled event ids
+		if p := ks.panes[spec][ps]; p != nil && len(p.events) > 0 {
+			events = make([]string, 0, w.cfg.MaxEventIDs)
+			break
+		}
+	}
 	for ps := end - size; ps < end; ps += slide {
 		p := ks.panes[spec][ps]
 		if p == nil {
@@ -1226,7 +1282,7 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 		ID:            hex.EncodeToString(sum[:8]),
 		Host:          hs.host, KeyKind: ks.kind, Key: ks.key, Entity: ks.entity,
 		Window: name, Start: start, End: time.Unix(0, end).UTC(),
-		Names: FeatureNames(ks.kind), Values: vals, Normalised: norm,
+		Names: sharedNames[ks.rank], Values: vals, Normalised: norm,
 		Flags: fl, EventIDs: events,
 	}
 }
@@ -1265,6 +1321,17 @@ func (w *Window) normalise(ks *keyState, spec int, vals []float64) ([]float64, [
 	feats := featureList(ks.kind)
 	out := make([]float64, len(vals))
 	var spikes []string
+	if len(vals) > 0 && ks.hist[spec][0] == nil {
+		// A key's first vector for this spec: one backing array for the first histCap values of
+		// every feature's history and sorted copy (most process keys live for one window), not
+		// two small slices per feature. Three-index slices: an append past histCap moves out.
+		n, c := len(vals), min(histCap, w.cfg.History+1)
+		buf := make([]float64, 2*n*c)
+		for i := range n {
+			ks.hist[spec][i] = buf[2*i*c : 2*i*c : 2*i*c+c]
+			ks.sorted[spec][i] = buf[(2*i+1)*c : (2*i+1)*c : (2*i+2)*c]
+		}
+	}
 	for i, v := range vals {
 		h := ks.hist[spec][i]
 		srt := ks.sorted[spec][i]
@@ -1302,6 +1369,10 @@ func (w *Window) normalise(ks *keyState, spec int, vals []float64) ([]float64, [
 	}
 	return out, spikes
 }
+
+// histCap is the history capacity a key's first vector reserves per feature (as much as a
+// first append would: most keys never have a second vector).
+const histCap = 1
 
 func insertSorted(s []float64, v float64) []float64 {
 	i := sort.SearchFloat64s(s, v)

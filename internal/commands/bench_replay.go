@@ -1,0 +1,31 @@
+package commands
+
+import (
+	"os"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/amoskys/amoskys/internal/cli"
+	"github.com/amoskys/amoskys/internal/replay"
+)
+
+func init() {
+	cli.RegisterSub("bench", "benchmarks", &ucli.Command{
+		Name: "replay",
+		Usage: "replay through the detect chain vs the same number of Benthos noop stages and of public-API " +
+			"pass-through stages, in one run, with each stage's cost",
+		Flags: []ucli.Flag{
+			&ucli.IntFlag{Name: "events", Value: 1000000, Usage: "synthetic events"},
+			&ucli.IntFlag{Name: "hosts", Value: 8, Usage: "hosts the events come from"},
+			&ucli.IntFlag{Name: "batch", Value: 5000, Usage: "events per batch"},
+			&ucli.IntFlag{Name: "rounds", Value: 2, Usage: "throughput runs of each pipeline, interleaved (the best is compared)"},
+			&ucli.StringFlag{Name: "pipeline", Value: "pipelines/detect.yaml", Usage: "pipeline to replay through"},
+		},
+		Action: func(c *ucli.Context) error {
+			return replay.BenchReport(c.Context, os.Stdout, replay.BenchReportOptions{
+				Pipeline: c.String("pipeline"), Events: c.Int("events"), Hosts: c.Int("hosts"), Batch: c.Int("batch"),
+				Rounds: c.Int("rounds"), Start: time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Hour)})
+		},
+	})
+}
