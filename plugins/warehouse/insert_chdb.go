@@ -112,21 +112,26 @@ func (w *chdbWarehouse) InsertWith(ctx context.Context, method, table string, co
 			return err
 		}
 		*pb = buf
-		format, ext := "RowBinary", "bin"
 		if tsv {
-			format, ext = "TabSeparated", "tsv"
+			return w.insertFile(ctx, head, table, buf, "TabSeparated", "tsv", schema)
 		}
-		path := fmt.Sprintf("%s/amoskys-insert-%d-%d.%s", w.cfg.TmpDir, os.Getpid(), tmpSeq.Add(1), ext)
-		if err := os.WriteFile(path, buf, 0o600); err != nil {
-			return fmt.Errorf("writing %s: %w", path, err)
-		}
-		defer os.Remove(path)
-		q := head + " SELECT * FROM file(" + Quote(path) + ", '" + format + "', " + Quote(schema) + ")" +
-			" SETTINGS insert_deduplication_token = " + Quote(dedupToken(table, buf))
-		_, err = w.run(ctx, q, "TabSeparated")
-		return err
+		return w.insertFile(ctx, head, table, buf, "RowBinary", "bin", schema)
 	}
 	return fmt.Errorf("unknown insert method %q", method)
+}
+
+// insertFile writes data to a file in TmpDir (tmpfs by default) and runs head + SELECT from
+// file() with the plain-typed schema, deduplicated by a token naming the content.
+func (w *chdbWarehouse) insertFile(ctx context.Context, head, table string, data []byte, format, ext, schema string) error {
+	path := fmt.Sprintf("%s/amoskys-insert-%d-%d.%s", w.cfg.TmpDir, os.Getpid(), tmpSeq.Add(1), ext)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer os.Remove(path)
+	q := head + " SELECT * FROM file(" + Quote(path) + ", '" + format + "', " + Quote(schema) + ")" +
+		" SETTINGS insert_deduplication_token = " + Quote(dedupToken(table, data))
+	_, err := w.run(ctx, q, "TabSeparated")
+	return err
 }
 
 // dedupToken names an insert by its content: a retried insert of the same rows carries the same

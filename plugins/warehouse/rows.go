@@ -131,39 +131,72 @@ func mergeLabels(a, b map[string]string) map[string]string {
 	return out
 }
 
-// TelemetryRow maps an event to its table and row (columns as Columns(table)). The error wraps
-// ErrBadRow and says what is wrong.
-func TelemetryRow(ev *schemas.TelemetryEvent) (string, []any, error) {
+// CheckTelemetry validates ev as every telemetry row mapper does and returns its table. The
+// error wraps ErrBadRow and says what is wrong.
+func CheckTelemetry(ev *schemas.TelemetryEvent) (string, error) {
 	if ev == nil {
-		return "", nil, badRow("nil event")
+		return "", badRow("nil event")
 	}
 	if ev.ID == "" {
-		return "", nil, badRow("event has no id")
+		return "", badRow("event has no id")
 	}
 	table, err := TelemetryTable(ev.Kind)
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
 	if ev.Host == "" {
-		return "", nil, badRow("event %s has no host", ev.ID)
+		return "", badRow("event %s has no host", ev.ID)
 	}
 	if err := checkTime("time", ev.Time, true); err != nil {
+		return "", err
+	}
+	switch table {
+	case TableProcessEvents, TableProcessSamples:
+		p := ev.Process
+		if p == nil {
+			return "", badRow("%s event %s has no process", ev.Kind, ev.ID)
+		}
+		if err := checkTime("process start_time", p.StartTime, false); err != nil {
+			return "", err
+		}
+		if table == TableProcessSamples && (math.IsNaN(p.CPUPercent) || math.IsInf(p.CPUPercent, 0)) {
+			return "", badRow("cpu_percent is not finite")
+		}
+	case TableConnections:
+		if ev.Conn == nil {
+			return "", badRow("%s event %s has no connection", ev.Kind, ev.ID)
+		}
+	case TableHostMetrics, TableSNMPMetrics:
+		m := ev.Metric
+		if m == nil {
+			return "", badRow("%s event %s has no metric", ev.Kind, ev.ID)
+		}
+		if m.Name == "" {
+			return "", badRow("metric event %s has no name", ev.ID)
+		}
+		if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+			return "", badRow("metric %s value is not finite", m.Name)
+		}
+	case TableDevices:
+		if ev.Device == nil {
+			return "", badRow("device event %s has no device", ev.ID)
+		}
+	}
+	return table, nil
+}
+
+// TelemetryRow maps an event to its table and row (columns as Columns(table)). The error wraps
+// ErrBadRow and says what is wrong.
+func TelemetryRow(ev *schemas.TelemetryEvent) (string, []any, error) {
+	table, err := CheckTelemetry(ev)
+	if err != nil {
 		return "", nil, err
 	}
 	t := ev.Time.UTC()
 	switch table {
 	case TableProcessEvents, TableProcessSamples:
 		p := ev.Process
-		if p == nil {
-			return "", nil, badRow("%s event %s has no process", ev.Kind, ev.ID)
-		}
-		if err := checkTime("process start_time", p.StartTime, false); err != nil {
-			return "", nil, err
-		}
 		if table == TableProcessSamples {
-			if math.IsNaN(p.CPUPercent) || math.IsInf(p.CPUPercent, 0) {
-				return "", nil, badRow("cpu_percent is not finite")
-			}
 			return table, []any{ev.ID, t, ev.Host, ev.Source, p.PID, p.PPID, p.StartTime, p.Name, p.Exe,
 				p.Cmdline, p.UID, p.EUID, p.User, p.CPUPercent, p.RSSBytes, p.Threads, p.FDs,
 				p.ReadBytes, p.WriteBytes, labels(ev.Labels)}, nil
@@ -184,23 +217,11 @@ func TelemetryRow(ev *schemas.TelemetryEvent) (string, []any, error) {
 			p.StdioSocket, apids, anames, aexes, acmds, auids, aeuids, exit, labels(ev.Labels)}, nil
 	case TableConnections:
 		c := ev.Conn
-		if c == nil {
-			return "", nil, badRow("%s event %s has no connection", ev.Kind, ev.ID)
-		}
 		return table, []any{ev.ID, string(ev.Kind), t, ev.Host, ev.Source, c.Action, c.Proto, c.LocalAddr,
 			c.LocalPort, c.RemoteAddr, c.RemotePort, c.State, c.PID, c.Process, c.Exe, c.UID,
 			labels(ev.Labels)}, nil
 	case TableHostMetrics, TableSNMPMetrics:
 		m := ev.Metric
-		if m == nil {
-			return "", nil, badRow("%s event %s has no metric", ev.Kind, ev.ID)
-		}
-		if m.Name == "" {
-			return "", nil, badRow("metric event %s has no name", ev.ID)
-		}
-		if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
-			return "", nil, badRow("metric %s value is not finite", m.Name)
-		}
 		lb := mergeLabels(ev.Labels, m.Labels)
 		if table == TableHostMetrics {
 			return table, []any{ev.ID, t, ev.Host, ev.Source, m.Name, m.Value, m.Unit, lb}, nil
@@ -208,9 +229,6 @@ func TelemetryRow(ev *schemas.TelemetryEvent) (string, []any, error) {
 		return table, []any{ev.ID, t, ev.Host, ev.Source, m.Device, m.Name, m.Value, m.Unit, lb}, nil
 	case TableDevices:
 		d := ev.Device
-		if d == nil {
-			return "", nil, badRow("device event %s has no device", ev.ID)
-		}
 		return table, []any{ev.ID, t, ev.Host, ev.Source, d.Action, d.Address, d.MAC, d.SysName,
 			d.SysDescr, d.SysObjectID, d.Via, labels(ev.Labels)}, nil
 	}
