@@ -173,7 +173,7 @@ func runStream(ctx context.Context, o Options, connector string, d time.Duration
 	done := make(chan error, 1)
 	go func() { done <- stream.Run(sctx) }()
 	if !o.NoTrim {
-		footprint.TrimNowAndAfter(sctx, footprint.Settle, func(r footprint.TrimResult, err error) { u, _ := footprint.Read(); fmt.Fprintf(os.Stderr, "trim %+v %v rss now %.1f file %.1f\n", r, err, footprint.MB(u.RSS), footprint.MB(u.File)) })
+		footprint.TrimNowAndAfter(sctx, footprint.Settle, nil)
 	}
 	if profile != "" {
 		f, err := os.Create(profile)
@@ -401,7 +401,7 @@ func Print(w io.Writer, r *Report) {
 	if r.Run.Events > 0 {
 		fmt.Fprintf(w, "CPU per event with the connector (all costs included): %s\n\n", (r.Run.CPU / time.Duration(r.Run.Events)).Round(time.Microsecond))
 	}
-	fmt.Fprintf(w, "snapshot (gopsutil pids + /proc stat per process, top-%d samples): %d processes, %s CPU and %s wall per snapshot, %s CPU per process\n\n",
+	fmt.Fprintf(w, "snapshot (pid list by getdents + one /proc/PID/stat read per process, top-%d samples with fd count and io): %d processes, %s CPU and %s wall per snapshot, %s CPU per process\n\n",
 		r.Opts.SampleTopN, r.Processes, r.SnapshotCPU.Round(time.Microsecond), r.SnapshotWall.Round(time.Microsecond), r.PerProcessCPU.Round(100*time.Nanosecond))
 	if len(r.Walks) > 0 {
 		fmt.Fprintf(w, "| walk: ifTable + hrSWRunTable | varbinds | mean | p50 | p95 | max |\n|---|---|---|---|---|---|\n")

@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	gproc "github.com/shirou/gopsutil/v4/process"
-
 	"github.com/amoskys/amoskys/processors/normalise"
 	"github.com/amoskys/amoskys/schemas"
 )
@@ -84,6 +82,10 @@ type Collector struct {
 	// ahead holds connector events received but not yet handled (read ahead to learn whether a
 	// process exec'd again while its previous exec's /proc was read). Reader goroutine only.
 	ahead []cnEvent
+
+	snap snapState // buffers reused by every snapshot, under snapMu
+	// snapMu serialises snapshots (the loop, SnapshotOnce) over snap.
+	snapMu sync.Mutex
 
 	st struct {
 		connector, execs, exits, samples, missedExecs, missedExits, overruns, dropped, readErrors, snapshots, replaced atomic.Uint64
@@ -505,17 +507,21 @@ func (c *Collector) SnapshotOnce(ctx context.Context) int {
 
 // snapshot lists processes (gopsutil), reconciles the cache with them and emits samples.
 func (c *Collector) snapshot(ctx context.Context, initial bool) int {
+	c.snapMu.Lock()
+	defer c.snapMu.Unlock()
 	c.st.snapshots.Add(1)
-	pids, err := gproc.PidsWithContext(ctx)
+	sn := &c.snap
+	pids, err := listPids(c.fs.root, sn.dents(), sn.pids[:0])
+	sn.pids = pids
 	if err != nil {
 		c.st.readErrors.Add(1)
 		return 0
 	}
 	wall := timeNow()
 	evTime := c.cfg.Now().UTC()
-	live := make(map[int32]statInfo, len(pids))
+	live := sn.liveMap(len(pids))
 	for _, pid := range pids {
-		if st, err := c.fs.stat(pid); err == nil {
+		if st, err := sn.stat(c.fs.root, pid); err == nil {
 			live[pid] = st
 		}
 	}
@@ -643,12 +649,12 @@ func (c *Collector) samples(ctx context.Context, cands []sampleCand, t time.Time
 		if s.st.RSSPages > 0 {
 			p.RSSBytes = uint64(s.st.RSSPages) * uint64(pageSize)
 		}
-		gp := &gproc.Process{Pid: s.e.pid}
-		if n, err := gp.NumFDsWithContext(ctx); err == nil {
+		if n, err := fdCount(c.snap.path(c.fs.root, s.e.pid, "fd"), c.snap.dents()); err == nil {
 			p.FDs = n
 		}
-		if io, err := gp.IOCountersWithContext(ctx); err == nil {
-			p.ReadBytes, p.WriteBytes = io.ReadBytes, io.WriteBytes
+		if b, err := readInto(c.snap.path(c.fs.root, s.e.pid, "io"), c.snap.buf); err == nil {
+			c.snap.buf = b
+			p.ReadBytes, p.WriteBytes = parseIO(b)
 		}
 		te.Process = p
 		out = append(out, te)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -35,48 +34,80 @@ var errShortStat = errors.New("stat: too few fields")
 
 // parseStat parses /proc/PID/stat. comm may hold spaces and parentheses: it runs from the first
 // '(' to the last ')'.
-func parseStat(b []byte) (statInfo, error) {
+func parseStat(b []byte) (statInfo, error) { return parseStatComm(b, nil) }
+
+var asciiSpace = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
+
+// parseStatComm is parseStat without allocating: fields are scanned in place, and comm, when not
+// nil, turns the comm bytes into a string (an intern table: the same names come every snapshot).
+func parseStatComm(b []byte, comm func([]byte) string) (statInfo, error) {
 	var s statInfo
 	open := bytes.IndexByte(b, '(')
 	closeIdx := bytes.LastIndexByte(b, ')')
 	if open < 0 || closeIdx < open {
 		return s, errors.New("stat: no (comm)")
 	}
-	s.Comm = string(b[open+1 : closeIdx])
-	f := strings.Fields(string(b[closeIdx+1:]))
-	// f[0] is field 3 (state); field n is f[n-3].
-	if len(f) < 22 {
-		return s, errShortStat
+	if comm != nil {
+		s.Comm = comm(b[open+1 : closeIdx])
+	} else {
+		s.Comm = string(b[open+1 : closeIdx])
 	}
-	if len(f[0]) > 0 {
-		s.State = f[0][0]
-	}
+	// Field n (1-based, as in proc(5)) is the (n-2)th space-separated field after ")".
+	rest := b[closeIdx+1:]
 	var err error
-	num := func(i int) int64 {
-		if err != nil {
-			return 0
+	n := 2
+	for len(rest) > 0 && n < 24 {
+		// Skip separators (strings.Fields semantics for ASCII whitespace).
+		k := 0
+		for k < len(rest) && asciiSpace[rest[k]] {
+			k++
 		}
+		rest = rest[k:]
+		if len(rest) == 0 {
+			break
+		}
+		k = 0
+		for k < len(rest) && !asciiSpace[rest[k]] {
+			k++
+		}
+		f := rest[:k]
+		rest = rest[k:]
+		n++
 		var v int64
-		v, err = strconv.ParseInt(f[i-3], 10, 64)
-		return v
-	}
-	unum := func(i int) uint64 {
-		if err != nil {
-			return 0
+		var u uint64
+		switch n {
+		case 3:
+			s.State = f[0]
+		case 4, 7, 20, 24:
+			if v, err = strconv.ParseInt(string(f), 10, 64); err != nil {
+				return statInfo{}, fmt.Errorf("stat: %w", err)
+			}
+			switch n {
+			case 4:
+				s.PPID = int32(v)
+			case 7:
+				s.TTYNr = v
+			case 20:
+				s.Threads = int32(v)
+			default:
+				s.RSSPages = v
+			}
+		case 14, 15, 22:
+			if u, err = strconv.ParseUint(string(f), 10, 64); err != nil {
+				return statInfo{}, fmt.Errorf("stat: %w", err)
+			}
+			switch n {
+			case 14:
+				s.UTime = u
+			case 15:
+				s.STime = u
+			default:
+				s.StartTicks = u
+			}
 		}
-		var v uint64
-		v, err = strconv.ParseUint(f[i-3], 10, 64)
-		return v
 	}
-	s.PPID = int32(num(4))
-	s.TTYNr = num(7)
-	s.UTime = unum(14)
-	s.STime = unum(15)
-	s.Threads = int32(num(20))
-	s.StartTicks = unum(22)
-	s.RSSPages = num(24)
-	if err != nil {
-		return statInfo{}, fmt.Errorf("stat: %w", err)
+	if n < 24 {
+		return statInfo{}, errShortStat
 	}
 	return s, nil
 }
@@ -232,6 +263,17 @@ func newProcfs(root string, cmdlineMax int) (*procfs, error) {
 	return &procfs{root: root, cmdlineMax: cmdlineMax, bootTime: time.Unix(bt, 0).UTC(), users: map[uint32]string{}}, nil
 }
 
+// bufPool holds read buffers for the /proc reads at exec time (connector and snapshot goroutines).
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 { // a huge cmdline's buffer is not kept
+		bufPool.Put(b)
+	}
+}
+
 func (p *procfs) path(pid int32, name string) string {
 	return filepath.Join(p.root, strconv.Itoa(int(pid)), name)
 }
@@ -242,7 +284,10 @@ func (p *procfs) startTime(ticks uint64) time.Time {
 }
 
 func (p *procfs) stat(pid int32) (statInfo, error) {
-	b, err := os.ReadFile(p.path(pid, "stat"))
+	bp := getBuf()
+	defer putBuf(bp)
+	b, err := readInto(p.path(pid, "stat"), *bp)
+	*bp = b
 	if err != nil {
 		return statInfo{}, err
 	}
@@ -281,7 +326,10 @@ func (p *procfs) read(pid int32, full bool) (*details, error) {
 		return nil, err
 	}
 	d := &details{stat: st, StartTime: p.startTime(st.StartTicks), TTY: ttyName(st.TTYNr)}
-	if b, err := os.ReadFile(p.path(pid, "status")); err == nil {
+	bp := getBuf()
+	defer putBuf(bp)
+	if b, err := readInto(p.path(pid, "status"), *bp); err == nil {
+		*bp = b
 		if s, err := parseStatus(b); err == nil {
 			d.status = s
 		}
@@ -292,9 +340,8 @@ func (p *procfs) read(pid int32, full bool) (*details, error) {
 			d.ExeWritable = true
 		}
 	}
-	if f, err := os.Open(p.path(pid, "cmdline")); err == nil {
-		b, _ := io.ReadAll(io.LimitReader(f, int64(p.cmdlineMax)+1))
-		_ = f.Close()
+	if b, err := readIntoMax(p.path(pid, "cmdline"), *bp, p.cmdlineMax); err == nil {
+		*bp = b
 		d.Cmdline = splitCmdline(b, p.cmdlineMax)
 	}
 	d.User = p.userName(d.status.UIDs[0])
@@ -304,7 +351,8 @@ func (p *procfs) read(pid int32, full bool) (*details, error) {
 	if cwd, err := os.Readlink(p.path(pid, "cwd")); err == nil {
 		d.Cwd = cwd
 	}
-	if b, err := os.ReadFile(p.path(pid, "cgroup")); err == nil {
+	if b, err := readInto(p.path(pid, "cgroup"), *bp); err == nil {
+		*bp = b
 		d.Cgroup, d.ContainerID = parseCgroup(b)
 	}
 	d.SocketFDs, d.StdioSocket = p.sockets(pid)
