@@ -48,17 +48,13 @@ func (b *brow) set(x []float64) {
 // key maps float64 to uint64 keeping the order, -0 as +0 and NaN below everything: for a node's
 // up (never NaN), x >= up is exactly key(x) >= key(up), and NaN goes left.
 func key(v float64) uint64 {
-	if v != v {
-		return 0
-	}
-	if v == 0 {
-		v = 0 // -0 as +0
-	}
+	v += 0 // -0 + 0 is +0
 	b := math.Float64bits(v)
-	if b>>63 != 0 {
-		return ^b
+	k := b ^ (uint64(int64(b)>>63) | 1<<63) // negative: all bits flipped; positive: sign bit set
+	if v != v {
+		k = 0
 	}
-	return b | 1<<63
+	return k
 }
 
 // passThrough is the up of a pass-through node: every key is below it.
