@@ -20,8 +20,18 @@ import (
 // Source is the TelemetryEvent.Source of this collector's events.
 const Source = "connections"
 
-// LabelSeenBy is "initial" on events describing sockets that existed when the collector started.
-const LabelSeenBy = "seen_by"
+// LabelSeenBy is "initial" on events describing sockets that existed when the collector started,
+// SeenByTimeWait on a connection that opened and closed between two reads.
+const (
+	LabelSeenBy    = "seen_by"
+	SeenByTimeWait = "time_wait"
+)
+
+// Metric names of the TCP open accounting (Config.OpenCounts).
+const (
+	MetricTCPOpened       = "tcp.opened"
+	MetricTCPOpenedUnseen = "tcp.opened_unseen"
+)
 
 // Config configures a Collector. Zero values take the defaults shown.
 type Config struct {
@@ -31,6 +41,14 @@ type Config struct {
 	EmitInitial *bool            // emit opened for the sockets present at start; default true
 	ProcRoot    string           // default /proc
 	Now         func() time.Time // event clock; default time.Now
+	// ShortLived reports TCP connections that opened and closed between two reads and left a
+	// TIME_WAIT socket (this host closed first): an opened and a closed event, labelled
+	// seen_by=time_wait, without pid (the owner is gone). Default true.
+	ShortLived *bool
+	// OpenCounts emits, every read after the first, host_metric events tcp.opened (TCP sockets the
+	// kernel opened since the previous read: Tcp ActiveOpens + PassiveOpens of /proc/net/snmp) and
+	// tcp.opened_unseen (those this collector did not report). Default true.
+	OpenCounts *bool
 }
 
 func (c *Config) defaults() error {
@@ -57,6 +75,13 @@ func (c *Config) defaults() error {
 	if c.ProcRoot == "" {
 		c.ProcRoot = "/proc"
 	}
+	t := true
+	if c.ShortLived == nil {
+		c.ShortLived = &t
+	}
+	if c.OpenCounts == nil {
+		c.OpenCounts = &t
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -67,6 +92,9 @@ func (c *Config) defaults() error {
 type Stats struct {
 	Scans, Opened, Closed, BadLines, FDScans uint64
 	FullFDScans                              uint64 // fd scans that had to readlink every fd
+	ShortLived                               uint64 // connections seen only in TIME_WAIT (opened and closed between reads)
+	TCPOpened                                uint64 // TCP sockets the kernel opened since the first read (/proc/net/snmp)
+	TCPUnseen                                uint64 // of which this collector reported none
 }
 
 type owner struct {
@@ -90,8 +118,15 @@ type Collector struct {
 	out    chan []*schemas.TelemetryEvent
 	first  bool
 
-	scans, opened, closed, bad, fdScans, fullScans atomic.Uint64
-	startOnce                                      sync.Once
+	tw map[string]bool // proto|local|remote of the TIME_WAIT sockets in the last read
+
+	// TCP open accounting, cumulative since the first read: kernel opens, opens reported, and
+	// unseen opens already reported.
+	snmpBase, kernelOpens, seenOpens, unseenOut uint64
+	snmpOK                                      bool
+
+	scans, opened, closed, bad, fdScans, fullScans, shortLived, tcpOpened, tcpUnseen atomic.Uint64
+	startOnce                                                                        sync.Once
 }
 
 // ErrNoProcNet says the collector cannot work here: it needs Linux's /proc/net.
@@ -113,7 +148,7 @@ func NewCollector(cfg Config) (*Collector, error) {
 // Stats returns the counters so far.
 func (c *Collector) Stats() Stats {
 	return Stats{Scans: c.scans.Load(), Opened: c.opened.Load(), Closed: c.closed.Load(), BadLines: c.bad.Load(), FDScans: c.fdScans.Load(),
-		FullFDScans: c.fullScans.Load()}
+		FullFDScans: c.fullScans.Load(), ShortLived: c.shortLived.Load(), TCPOpened: c.tcpOpened.Load(), TCPUnseen: c.tcpUnseen.Load()}
 }
 
 // Events returns the batches; closed after Start's context is done.
@@ -160,8 +195,18 @@ func (c *Collector) Start(ctx context.Context) error {
 }
 
 func key(s Socket) string {
-	return s.Proto + "|" + s.Local.String() + "|" + s.Remote.String() + "|" + strconv.FormatUint(s.Inode, 10)
+	return tuple(s) + "|" + strconv.FormatUint(s.Inode, 10)
 }
+
+// tuple is proto|local|remote: one connection whatever its socket inode (0 once in TIME_WAIT).
+func tuple(s Socket) string {
+	return s.Proto + "|" + s.Local.String() + "|" + s.Remote.String()
+}
+
+// tcpTimeWait is the st value of a TIME_WAIT socket.
+const tcpTimeWait = 0x06
+
+func isTCP(proto string) bool { return proto == "tcp" || proto == "tcp6" }
 
 // Scan reads the socket table once and returns the events for what changed since the last Scan.
 func (c *Collector) Scan() []*schemas.TelemetryEvent {
@@ -169,6 +214,13 @@ func (c *Collector) Scan() []*schemas.TelemetryEvent {
 	now := c.cfg.Now().UTC()
 	cur := map[string]Socket{}
 	need := map[uint64]bool{}
+	// The kernel's TCP open counter is read before the tables: a socket opened in between is
+	// then reported before it is counted, which the cumulative balance below absorbs.
+	kernel, snmpErr := uint64(0), error(nil)
+	if *c.cfg.OpenCounts {
+		kernel, snmpErr = tcpOpens(filepath.Join(c.cfg.ProcRoot, "net", "snmp"))
+	}
+	var tw []Socket
 	for _, proto := range c.cfg.Protocols {
 		b, err := os.ReadFile(filepath.Join(c.cfg.ProcRoot, "net", proto))
 		if err != nil {
@@ -177,6 +229,9 @@ func (c *Collector) Scan() []*schemas.TelemetryEvent {
 		socks, bad := ParseProcNet(proto, b)
 		c.bad.Add(uint64(bad))
 		for _, s := range socks {
+			if *c.cfg.ShortLived && isTCP(proto) && s.State == tcpTimeWait {
+				tw = append(tw, s)
+			}
 			if !s.Listening() && !s.Active() {
 				continue
 			}
@@ -195,6 +250,36 @@ func (c *Collector) Scan() []*schemas.TelemetryEvent {
 	initial := c.first
 	c.first = false
 	var evs []*schemas.TelemetryEvent
+	var seen uint64 // TCP sockets reported opened by this read
+	// A TIME_WAIT socket new since the last read whose connection was not tracked live then:
+	// it opened and closed in between.
+	if *c.cfg.ShortLived {
+		live := make(map[string]bool, len(c.known))
+		for _, t := range c.known {
+			if !t.listener && isTCP(t.sock.Proto) {
+				live[tuple(t.sock)] = true
+			}
+		}
+		nextTW := make(map[string]bool, len(tw))
+		for _, s := range tw {
+			k := tuple(s)
+			nextTW[k] = true
+			if initial || c.tw[k] || live[k] {
+				continue
+			}
+			t := &tracked{sock: s}
+			for _, action := range []string{"opened", "closed"} {
+				ev := c.event(t, action, now)
+				ev.Labels = map[string]string{LabelSeenBy: SeenByTimeWait}
+				evs = append(evs, ev)
+			}
+			c.opened.Add(1)
+			c.closed.Add(1)
+			c.shortLived.Add(1)
+			seen++
+		}
+		c.tw = nextTW
+	}
 	for k, s := range cur {
 		if _, ok := c.known[k]; ok {
 			continue
@@ -207,6 +292,8 @@ func (c *Collector) Scan() []*schemas.TelemetryEvent {
 		ev := c.event(t, "opened", now)
 		if initial {
 			ev.Labels = map[string]string{LabelSeenBy: "initial"}
+		} else if !t.listener && isTCP(s.Proto) {
+			seen++
 		}
 		evs = append(evs, ev)
 		c.opened.Add(1)
@@ -219,14 +306,42 @@ func (c *Collector) Scan() []*schemas.TelemetryEvent {
 		evs = append(evs, c.event(t, "closed", now))
 		c.closed.Add(1)
 	}
-	sort.Slice(evs, func(i, j int) bool { // deterministic order within one scan
+	sort.SliceStable(evs, func(i, j int) bool { // deterministic order within one scan
 		a, b := evs[i].Conn, evs[j].Conn
 		if a.Action != b.Action {
 			return a.Action > b.Action // opened before closed
 		}
 		return a.LocalPort < b.LocalPort || a.LocalPort == b.LocalPort && a.RemotePort < b.RemotePort
 	})
+	if *c.cfg.OpenCounts && snmpErr == nil {
+		evs = append(evs, c.openCounts(kernel, seen, initial, now)...)
+	}
 	return evs
+}
+
+// openCounts keeps the cumulative balance of TCP opens (kernel vs reported) and returns the
+// tcp.opened and tcp.opened_unseen metrics of this read (none at the first read: no baseline).
+func (c *Collector) openCounts(kernel, seen uint64, initial bool, now time.Time) []*schemas.TelemetryEvent {
+	if initial || !c.snmpOK || kernel < c.snmpBase {
+		// First read, or the counter went back (a new network namespace): a new baseline.
+		c.snmpOK, c.snmpBase, c.kernelOpens, c.seenOpens, c.unseenOut = true, kernel, 0, 0, 0
+		return nil
+	}
+	delta := kernel - c.snmpBase - c.kernelOpens
+	c.kernelOpens += delta
+	c.seenOpens += seen
+	var unseen uint64
+	if c.kernelOpens > c.seenOpens+c.unseenOut {
+		unseen = c.kernelOpens - c.seenOpens - c.unseenOut
+	}
+	c.unseenOut += unseen
+	c.tcpOpened.Add(delta)
+	c.tcpUnseen.Add(unseen)
+	mk := func(name string, v uint64) *schemas.TelemetryEvent {
+		return &schemas.TelemetryEvent{SchemaVersion: schemas.TelemetryVersion, Kind: schemas.KindHostMetric, Time: now,
+			Host: c.cfg.Host, Source: Source, Metric: &schemas.Metric{Name: name, Value: float64(v), Unit: "count"}}
+	}
+	return []*schemas.TelemetryEvent{mk(MetricTCPOpened, delta), mk(MetricTCPOpenedUnseen, unseen)}
 }
 
 func (c *Collector) event(t *tracked, action string, now time.Time) *schemas.TelemetryEvent {

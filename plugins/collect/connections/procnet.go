@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -138,4 +139,50 @@ func parseAddr(s string) (netip.AddrPort, error) {
 		a = netip.AddrFrom16([16]byte(raw))
 	}
 	return netip.AddrPortFrom(a, uint16(port)), nil
+}
+
+// tcpOpens reads ActiveOpens + PassiveOpens of the Tcp lines of /proc/net/snmp (IPv4 and IPv6
+// together: the kernel keeps one TCP MIB).
+func tcpOpens(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return parseTCPOpens(b)
+}
+
+// parseTCPOpens parses the "Tcp:" header and value lines of /proc/net/snmp.
+func parseTCPOpens(b []byte) (uint64, error) {
+	var names []string
+	for _, line := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(line, "Tcp:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if names == nil {
+			names = f
+			continue
+		}
+		if len(f) != len(names) {
+			return 0, fmt.Errorf("%w: snmp Tcp has %d values for %d names", errFormat, len(f), len(names))
+		}
+		var sum uint64
+		found := 0
+		for i, n := range names {
+			if n == "ActiveOpens" || n == "PassiveOpens" {
+				v, err := strconv.ParseUint(f[i], 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("%w: snmp Tcp %s %q", errFormat, n, f[i])
+				}
+				sum += v
+				found++
+			}
+		}
+		if found != 2 {
+			return 0, fmt.Errorf("%w: snmp Tcp without ActiveOpens and PassiveOpens", errFormat)
+		}
+		return sum, nil
+	}
+	return 0, fmt.Errorf("%w: no Tcp lines in snmp", errFormat)
 }
