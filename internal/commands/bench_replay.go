@@ -21,11 +21,14 @@ func init() {
 			&ucli.IntFlag{Name: "batch", Value: 5000, Usage: "events per batch"},
 			&ucli.IntFlag{Name: "rounds", Value: 2, Usage: "throughput runs of each pipeline, interleaved (the best is compared)"},
 			&ucli.StringFlag{Name: "pipeline", Value: "pipelines/detect.yaml", Usage: "pipeline to replay through"},
+			&ucli.IntFlag{Name: "gc-percent", Value: replay.DefaultGCPercent, Usage: "Go GC percent for every run, as amoskys replay sets it (0: the process's GOGC)"},
+			&ucli.Int64Flag{Name: "memory-limit-mib", Value: replay.DefaultMemoryLimit >> 20, Usage: "soft memory limit with --gc-percent (MiB)"},
 		},
 		Action: func(c *ucli.Context) error {
 			return replay.BenchReport(c.Context, os.Stdout, replay.BenchReportOptions{
 				Pipeline: c.String("pipeline"), Events: c.Int("events"), Hosts: c.Int("hosts"), Batch: c.Int("batch"),
-				Rounds: c.Int("rounds"), Start: time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Hour)})
+				Rounds: c.Int("rounds"), Start: time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Hour),
+				GCPercent: c.Int("gc-percent"), MemoryLimit: c.Int64("memory-limit-mib") << 20})
 		},
 	})
 }

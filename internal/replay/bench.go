@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -94,7 +95,8 @@ type BenchResult struct {
 	Events   int64
 	Alerts   int
 	Elapsed  time.Duration
-	Stages   []StageTime // with BenchOptions.StageTimes: each stage's processing time
+	CPU      time.Duration // the process's user+system CPU time during the run (every goroutine, GC included)
+	Stages   []StageTime   // with BenchOptions.StageTimes: each stage's processing time
 }
 
 // EventsPerSecond is the measured throughput.
@@ -103,6 +105,9 @@ func (b BenchResult) EventsPerSecond() float64 { return float64(b.Events) / b.El
 // BenchOptions tune Bench.
 type BenchOptions struct {
 	Batch int
+	// GCPercent and MemoryLimit as in Options.
+	GCPercent   int
+	MemoryLimit int64
 	// StageTimes sums each stage's processing time (Benthos' processor_latency_ns through a
 	// metrics exporter; a little slower than a run without metrics, so time throughput apart).
 	StageTimes bool
@@ -110,15 +115,17 @@ type BenchOptions struct {
 
 // Bench replays evs through pipeline in memory (no warehouse) and times it.
 func Bench(ctx context.Context, pipeline string, evs []*schemas.TelemetryEvent, o BenchOptions) (BenchResult, error) {
-	opts := Options{Pipeline: pipeline, Source: &sliceSource{evs: evs}, BatchSize: o.Batch, RunID: "bench"}
+	opts := Options{Pipeline: pipeline, Source: &sliceSource{evs: evs}, BatchSize: o.Batch, RunID: "bench",
+		GCPercent: o.GCPercent, MemoryLimit: o.MemoryLimit}
 	if o.StageTimes {
 		opts.timer = newStageTimer()
 	}
+	c0 := cpuTime()
 	res, err := Run(ctx, opts)
 	if err != nil {
 		return BenchResult{}, err
 	}
-	r := BenchResult{Pipeline: pipeline, Events: res.Events, Alerts: len(res.Alerts), Elapsed: res.Elapsed}
+	r := BenchResult{Pipeline: pipeline, Events: res.Events, Alerts: len(res.Alerts), Elapsed: res.Elapsed, CPU: cpuTime() - c0}
 	if opts.timer != nil {
 		r.Stages = opts.timer.times()
 	}
@@ -133,6 +140,9 @@ type BenchReportOptions struct {
 	Batch    int
 	Rounds   int // throughput runs of each pipeline, interleaved (default 2)
 	Start    time.Time
+	// GCPercent and MemoryLimit as in Options, for every run (0: the process's setting).
+	GCPercent   int
+	MemoryLimit int64
 }
 
 // BenchReport replays the same synthetic events, in one process, through: as many Benthos
@@ -164,34 +174,39 @@ func BenchReport(ctx context.Context, w io.Writer, o BenchReportOptions) error {
 	evs := Synthetic(o.Events, o.Hosts, o.Start)
 	names := map[string]string{noop: fmt.Sprintf("%d x Benthos noop", stages), pnoop: fmt.Sprintf("%d x %s (public plugin API)", stages, PluginNoop), o.Pipeline: o.Pipeline}
 	order := []string{noop, pnoop, o.Pipeline}
+	gc := "the process's GOGC"
+	if o.GCPercent != 0 {
+		gc = fmt.Sprintf("GC percent %d, soft memory limit %d MiB", o.GCPercent, o.MemoryLimit>>20)
+	}
+	fmt.Fprintf(w, "%d synthetic events over %d hosts, batches of %d, %s, GOMAXPROCS %d.\n\n", len(evs), o.Hosts, o.Batch, gc, runtime.GOMAXPROCS(0))
 	best := map[string]BenchResult{}
-	fmt.Fprintf(w, "| round | pipeline | stages | events | alerts | seconds | events/s |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| round | pipeline | stages | events | alerts | seconds | events/s | CPU µs/event |\n|---|---|---|---|---|---|---|---|\n")
+	n := float64(len(evs))
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / n / 1e3 }
 	for round := 1; round <= o.Rounds; round++ {
 		for _, p := range order {
 			runtime.GC()
-			r, err := Bench(ctx, p, evs, BenchOptions{Batch: o.Batch})
+			r, err := Bench(ctx, p, evs, BenchOptions{Batch: o.Batch, GCPercent: o.GCPercent, MemoryLimit: o.MemoryLimit})
 			if err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}
 			if b, ok := best[p]; !ok || r.Elapsed < b.Elapsed {
 				best[p] = r
 			}
-			fmt.Fprintf(w, "| %d | %s | %d | %d | %d | %.2f | %.0f |\n", round, names[p], stages, r.Events, r.Alerts, r.Elapsed.Seconds(), r.EventsPerSecond())
+			fmt.Fprintf(w, "| %d | %s | %d | %d | %d | %.2f | %.0f | %.2f |\n", round, names[p], stages, r.Events, r.Alerts, r.Elapsed.Seconds(), r.EventsPerSecond(), us(r.CPU))
 		}
 	}
-	n := float64(len(evs))
-	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / n / 1e3 }
 	bn, bp, bd := best[noop], best[pnoop], best[o.Pipeline]
-	fmt.Fprintf(w, "\nBest of %d, µs per event: %d x Benthos noop %.2f; %d x %s %.2f; %s %.2f.\n", o.Rounds,
-		stages, us(bn.Elapsed), stages, PluginNoop, us(bp.Elapsed), o.Pipeline, us(bd.Elapsed))
-	fmt.Fprintf(w, "Our stages' own cost (pipeline minus pass-through stages) %.2f µs/event against the framework's %.2f µs/event for %d plugin stages (pass-through minus Benthos noop) plus %.2f µs/event of input, pipeline loop and output (Benthos noop run).\n",
-		us(bd.Elapsed-bp.Elapsed), us(bp.Elapsed-bn.Elapsed), stages, us(bn.Elapsed))
+	fmt.Fprintf(w, "\nBest of %d (wall µs per event, CPU µs per event): %d x Benthos noop %.2f, %.2f; %d x %s %.2f, %.2f; %s %.2f, %.2f.\n", o.Rounds,
+		stages, us(bn.Elapsed), us(bn.CPU), stages, PluginNoop, us(bp.Elapsed), us(bp.CPU), o.Pipeline, us(bd.Elapsed), us(bd.CPU))
+	fmt.Fprintf(w, "Our stages' own cost (pipeline minus pass-through stages): wall %.2f, CPU %.2f µs/event. The framework's: %d plugin stages (pass-through minus Benthos noop) wall %.2f, CPU %.2f µs/event, plus input, pipeline loop and output (Benthos noop run) wall %.2f, CPU %.2f.\n",
+		us(bd.Elapsed-bp.Elapsed), us(bd.CPU-bp.CPU), stages, us(bp.Elapsed-bn.Elapsed), us(bp.CPU-bn.CPU), us(bn.Elapsed), us(bn.CPU))
 
 	fmt.Fprintf(w, "\nPer stage (separate runs with processor_latency_ns summed per label; a stage's time includes the framework's wrapper around it):\n\n")
 	fmt.Fprintf(w, "| stage | µs/event | share |\n|---|---|---|\n")
 	for _, p := range []string{pnoop, o.Pipeline} {
 		runtime.GC()
-		r, err := Bench(ctx, p, evs, BenchOptions{Batch: o.Batch, StageTimes: true})
+		r, err := Bench(ctx, p, evs, BenchOptions{Batch: o.Batch, StageTimes: true, GCPercent: o.GCPercent, MemoryLimit: o.MemoryLimit})
 		if err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
@@ -205,4 +220,13 @@ func BenchReport(ctx context.Context, w io.Writer, o BenchReportOptions) error {
 		fmt.Fprintf(w, "| %s: all stages | %.3f | of %.2f s wall |\n", filepath.Base(p), float64(total)/n/1e3, r.Elapsed.Seconds())
 	}
 	return nil
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -49,8 +50,22 @@ type Options struct {
 	// structured values, which the AMOSKYS stages take without parsing (internal/envelope).
 	JSON bool
 
+	// GCPercent, when not 0, is the Go garbage collector's percent (debug.SetGCPercent) for the
+	// run, restored after: a replay is a batch job, and the chain's per-message allocations
+	// (most of them Benthos' own per stage) make collection a large share of its time at the
+	// default 100. MemoryLimit (bytes, 0: none) is then the soft limit that keeps the heap in
+	// bounds all the same (debug.SetMemoryLimit).
+	GCPercent   int
+	MemoryLimit int64
+
 	timer *stageTimer // Bench: sums each stage's processing time
 }
+
+// Defaults of the replay and bench commands for Options.GCPercent and MemoryLimit.
+const (
+	DefaultGCPercent   = 400
+	DefaultMemoryLimit = 4 << 30
+)
 
 // Result is what a replay produced.
 type Result struct {
@@ -104,6 +119,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		var err error
 		if src, err = WarehouseSource(ctx, opts.Warehouse, opts.From, opts.To, opts.Hosts); err != nil {
 			return nil, err
+		}
+	}
+	if opts.GCPercent != 0 {
+		defer debug.SetGCPercent(debug.SetGCPercent(opts.GCPercent))
+		if opts.MemoryLimit > 0 {
+			defer debug.SetMemoryLimit(debug.SetMemoryLimit(opts.MemoryLimit))
 		}
 	}
 	started := time.Now().UTC()

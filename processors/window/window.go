@@ -390,6 +390,7 @@ type hostState struct {
 	// paneKeys indexes open panes, per spec: pane start -> the keys with a pane there, so that
 	// advance visits only keys with open windows, never every key the host remembers.
 	paneKeys []map[int64][]*keyState
+	hostKey  *keyState // the host's own key (every event touches it), nil until made or at the cap
 	idle     idleHeap    // every key not pending nor dropped, by last event time (lazily updated)
 	pending  []*keyState // keys idle for key_idle whose panes have not all closed yet
 	gen      int64
@@ -406,8 +407,9 @@ type hostState struct {
 const nShards = 16
 
 type shard struct {
-	mu    sync.Mutex
-	hosts map[string]*hostState
+	mu           sync.Mutex
+	hosts        map[string]*hostState
+	events, late int64 // counted under mu, which Add holds anyway (Window.mu would be one more lock per event)
 }
 
 // Window holds the state of every host. It is safe for concurrent use: hosts are sharded,
@@ -447,9 +449,16 @@ func New(cfg Config) (*Window, error) {
 // Stats returns the counters so far.
 func (w *Window) Stats() Stats {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	s := w.stats
 	s.Keys = int(w.keys)
+	w.mu.Unlock()
+	for i := range w.shards {
+		sh := &w.shards[i]
+		sh.mu.Lock()
+		s.Events += sh.events
+		s.Late += sh.late
+		sh.mu.Unlock()
+	}
 	return s
 }
 
@@ -499,12 +508,10 @@ func (w *Window) Add(ev *schemas.TelemetryEvent) []*schemas.FeatureVector {
 			late = true
 		}
 	}
-	w.mu.Lock()
-	w.stats.Events++
+	sh.events++
 	if late {
-		w.stats.Late++
+		sh.late++
 	}
-	w.mu.Unlock()
 	if !late {
 		w.ingest(hs, ev, t)
 	}
@@ -791,7 +798,15 @@ func (p *pane) addPerTime(kind, name string, v float64, t int64) {
 }
 
 func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
-	host := w.keyOf(hs, KindHost, hs.kb("host"), hs.host, t)
+	host := hs.hostKey
+	if host != nil && !host.dropped { // keyOf's work without the map lookup
+		if t > host.lastSeen {
+			host.lastSeen = t
+		}
+	} else {
+		host = w.keyOf(hs, KindHost, hs.kb("host"), hs.host, t)
+		hs.hostKey = host
+	}
 	w.touch(hs, host, t, ev.ID, func(p *pane) { p.addI(fiHostEventsCount, 1, t) })
 	switch ev.Kind {
 	case schemas.KindProcessExec, schemas.KindProcessExit, schemas.KindProcessSample:
