@@ -390,7 +390,7 @@ type hostState struct {
 	// paneKeys indexes open panes, per spec: pane start -> the keys with a pane there, so that
 	// advance visits only keys with open windows, never every key the host remembers.
 	paneKeys []map[int64][]*keyState
-	hostKey  *keyState // the host's own key (every event touches it), nil until made or at the cap
+	hostKey  *keyState   // the host's own key (every event touches it), nil until made or at the cap
 	idle     idleHeap    // every key not pending nor dropped, by last event time (lazily updated)
 	pending  []*keyState // keys idle for key_idle whose panes have not all closed yet
 	gen      int64
