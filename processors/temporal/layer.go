@@ -39,14 +39,17 @@ type LayerConfig struct {
 	PopulationMin int
 }
 
-// DefaultPopulationFeatures are resource levels of a process, where a new process is comparable
-// with its peers (counts of children or connections are not: a shell or a server has many).
-var DefaultPopulationFeatures = []string{"cpu_percent", "rss_bytes", "fds", "threads"}
+// DefaultPopulationFeatures is a process's CPU: the one level where a new process is comparable
+// with its peers. Not memory, fds or threads: the processes sampled on a host include kernel
+// threads (no memory, no fds) and programs of every size, so a median of 0 or 1 made every new
+// Go or Python program stand out (measured on a development host, docs/benchmarks/temporal.md);
+// nor counts of children or connections (a shell or a server has many).
+var DefaultPopulationFeatures = []string{"cpu_percent"}
 
 // DefaultLayerConfig is the layer's configuration when nothing is set.
 func DefaultLayerConfig() LayerConfig {
 	return LayerConfig{Detector: DefaultConfig(), MaxSeries: 50000, ReasonThreshold: 0.5, MaxReasons: 5, PopulationFloor: 0.5,
-		PopulationFeatures: DefaultPopulationFeatures, PopulationZ: 6, PopulationWindows: 2, PopulationMin: 30}
+		PopulationFeatures: DefaultPopulationFeatures, PopulationZ: 6, PopulationWindows: 2, PopulationMin: 20}
 }
 
 func (c LayerConfig) validate() error {
@@ -94,6 +97,8 @@ type Layer struct {
 	warm    []scored             // Judge's scratch
 	top     []scored             // and for the features with a reason
 	sbuf    []float32            // and for population statistics
+	nclass  int                  // program histories kept (all slots)
+	nextID  uint64               // last series id given for program histories
 }
 
 // popGroup holds the population statistics of one host+kind+window, by feature position.
@@ -121,6 +126,8 @@ type popSlot struct {
 	name  string
 	dev   *popDev     // typical deviation from a key's own baseline (kind+window+feature, all hosts)
 	prior *population // cross-key distribution on this host (PopulationFeatures only)
+	// classes: the recent history of each program (entity name), for keys of a program seen before
+	classes map[string]*classPop
 }
 
 // slot returns the statistics of feature name at position i of the group's vectors.
@@ -153,7 +160,8 @@ func (l *Layer) slot(g *popGroup, kind, window string, i int, name string) *popS
 		l.pop[string(pk)] = sl.dev
 	}
 	if l.prior[name] {
-		sl.prior = &population{}
+		sl.prior = newPopulation(popRing)
+		sl.classes = map[string]*classPop{}
 	}
 	return sl
 }
@@ -390,16 +398,46 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 			continue
 		}
 		u := logScale(x)
+		// The key's program (entity name): its recent history on this host, from other keys.
+		var cls *classPop
+		if fv.Entity != "" {
+			if cls = sl.classes[fv.Entity]; cls == nil && l.nclass < maxClasses {
+				cls = &classPop{}
+				sl.classes[fv.Entity] = cls
+				l.nclass++
+			}
+			if cls != nil && d.pop.id == 0 {
+				l.nextID++
+				d.pop.id = l.nextID
+			}
+		}
 		if r.Warm {
 			sl.prior.add(fv.End, u)
+			if cls != nil {
+				cls.add(fv.End, d.pop.id, u)
+			}
 			warm = append(warm, scored{name: name, res: r})
 			continue
 		}
 		if minN < 0 || d.N() < minN {
 			minN = d.N()
 		}
-		n, med, mad := sl.prior.stats(fv.End, &l.sbuf)
+		n, hmed, hmad := sl.prior.stats(fv.End, &l.sbuf)
 		sl.prior.add(fv.End, u)
+		// Earlier processes of the same program are blended in (weight cn/(cn+classWeight)), so a
+		// compiler or a test binary that is always busy on this host is judged against earlier
+		// runs of itself rather than against idle daemons.
+		med, mad := hmed, hmad
+		var cn int
+		var cw, cmed float64
+		if cls != nil {
+			var cmad float64
+			if cn, cmed, cmad = cls.stats(fv.End, d.pop.id, &l.sbuf); cn > 0 {
+				cw = float64(cn) / (float64(cn) + classWeight)
+				med, mad = cw*cmed+(1-cw)*hmed, cw*cmad+(1-cw)*hmad
+			}
+			cls.add(fv.End, d.pop.id, u)
+		}
 		var v popVerdict
 		if n >= l.cfg.PopulationMin {
 			v = d.pop.judge(u, med, mad, l.cfg.Detector.Warmup, l.cfg.PopulationZ)
@@ -417,7 +455,8 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 			Kind: KindSpike, Value: x, Baseline: unLogScale(v.center)}
 		pr.Sigma = unLogScale(v.center+v.sigma) - pr.Baseline
 		warm = append(warm, scored{name: name, res: pr, byPop: true, pop: popInfo{kind: fv.KeyKind, n: n,
-			median: unLogScale(med), mad: mad, run: d.pop.run, ownN: d.N(), warmup: l.cfg.Detector.Warmup + 1}})
+			median: unLogScale(hmed), mad: hmad, run: d.pop.run, ownN: d.N(), warmup: l.cfg.Detector.Warmup + 1,
+			class: fv.Entity, classN: cn, classW: cw, classMed: unLogScale(cmed)}})
 	}
 	top := l.top[:0]
 	defer func() { clear(warm); l.warm = warm[:0]; clear(top); l.top = top[:0]; l.buf = buf[:0] }()

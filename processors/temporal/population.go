@@ -37,9 +37,14 @@ import (
 const (
 	// popRing is how many recent values (one per key and window) each population keeps.
 	popRing = 256
-	// popPendMax caps the values one window end adds, so that at least popRing-popPendMax values
-	// of earlier windows stay usable however many keys a window has.
+	// popPendMax caps the values one window end adds (half a ring), so that half the ring of
+	// earlier windows stays usable however many keys a window has.
 	popPendMax = popRing / 2
+	// classRing is how many recent values each program (entity name) keeps, classWeight the
+	// pseudo-count of the host population against them, maxClasses the programs tracked per layer.
+	classRing   = 16
+	classWeight = 8.0
+	maxClasses  = 16384
 	// popSigmaFloor is the smallest sigma of a blended baseline on the log scale: no population
 	// knows a new key's level better than within a factor e^0.5 ≈ 1.65 per sigma.
 	popSigmaFloor = 0.5
@@ -66,7 +71,7 @@ func unLogScale(u float64) float64 {
 
 // population is the recent distribution of one feature over the keys of one host, kind and window.
 type population struct {
-	vals    [popRing]float32
+	vals    []float32 // ring of values (u), newPopulation's size
 	total   int       // values ever written (ring position = total % popRing)
 	pend    int       // newest values, from window end pendEnd, not yet in the statistics
 	pendEnd time.Time // window end of the pending values
@@ -75,6 +80,8 @@ type population struct {
 	mad     float64   // and median absolute deviation (u)
 	dirty   bool
 }
+
+func newPopulation(size int) *population { return &population{vals: make([]float32, size)} }
 
 // add records x from a vector of window end end.
 func (p *population) add(end time.Time, u float64) {
@@ -85,10 +92,11 @@ func (p *population) add(end time.Time, u float64) {
 		}
 		p.pendEnd = end
 	}
-	if p.pend >= popPendMax {
+	size := len(p.vals)
+	if p.pend >= size/2 { // at most half the ring from one window end
 		return
 	}
-	p.vals[p.total%popRing] = float32(u)
+	p.vals[p.total%size] = float32(u)
 	p.total++
 	p.pend++
 }
@@ -102,10 +110,11 @@ func (p *population) stats(end time.Time, scratch *[]float32) (n int, med, mad f
 	}
 	if p.dirty {
 		p.dirty = false
-		avail := min(p.total, popRing) - p.pend
+		size := len(p.vals)
+		avail := min(p.total, size) - p.pend
 		s := (*scratch)[:0]
 		for i := 0; i < avail; i++ { // the avail values before the pending tail
-			s = append(s, p.vals[(p.total-p.pend-1-i+2*popRing)%popRing])
+			s = append(s, p.vals[(p.total-p.pend-1-i)%size])
 		}
 		p.n = len(s)
 		if p.n > 0 {
@@ -130,10 +139,62 @@ func median32(s []float32) float64 {
 	return (float64(s[m-1]) + float64(s[m])) / 2
 }
 
+// classPop is the recent history of one program (entity name) on a host: the last classRing
+// values of its keys, each with the id of the series it came from, so that a key is never
+// compared with its own past through its program.
+type classPop struct {
+	vals    [classRing]float32
+	ids     [classRing]uint64
+	total   int
+	pend    int
+	pendEnd time.Time
+}
+
+func (c *classPop) add(end time.Time, id uint64, u float64) {
+	if end.After(c.pendEnd) {
+		c.pend = 0
+		c.pendEnd = end
+	}
+	if c.pend >= classRing/2 {
+		return
+	}
+	c.vals[c.total%classRing], c.ids[c.total%classRing] = float32(u), id
+	c.total++
+	c.pend++
+}
+
+// stats returns the count, median and MAD (u) of the values of earlier windows from series
+// other than id.
+func (c *classPop) stats(end time.Time, id uint64, scratch *[]float32) (n int, med, mad float64) {
+	pend := c.pend
+	if end.After(c.pendEnd) {
+		pend = 0
+	}
+	s := (*scratch)[:0]
+	for i := 0; i < min(c.total, classRing)-pend; i++ {
+		j := (c.total - pend - 1 - i) % classRing
+		if c.ids[j] != id {
+			s = append(s, c.vals[j])
+		}
+	}
+	*scratch = s
+	if len(s) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(s)
+	med = median32(s)
+	for i := range s {
+		s[i] = float32(math.Abs(float64(s[i]) - med))
+	}
+	slices.Sort(s)
+	return len(s), med, median32(s)
+}
+
 // popState is a warming series' own side of the prior: its mean and mean absolute deviation on
 // the log scale, and how many consecutive windows it has been above its population.
 type popState struct {
-	k    int // own points seen (log scale)
+	id   uint64 // the series' id in its program's history (assigned by the layer; 0: none yet)
+	k    int    // own points seen (log scale)
 	mean float64
 	dev  float64
 	run  int       // consecutive windows above the population
@@ -145,9 +206,13 @@ type popInfo struct {
 	kind        string // key kind, e.g. "process"
 	n           int    // population values used
 	median, mad float64
-	run         int // consecutive windows above
-	ownN        int // the key's own points
-	warmup      int // points its own detector needs
+	class       string  // the key's program (entity name) when its history took part
+	classN      int     // its values
+	classW      float64 // and their weight in the prior
+	classMed    float64 // and their median
+	run         int     // consecutive windows above
+	ownN        int     // the key's own points
+	warmup      int     // points its own detector needs
 }
 
 // popVerdict is the prior's judgement of one warming point.
@@ -205,6 +270,17 @@ func popReason(name string, r Result, pi popInfo) string {
 	b = append(b, pi.kind...)
 	b = append(b, " vectors on this host (log scale, MAD "...)
 	b = strconv.AppendFloat(b, pi.mad, 'g', 2, 64)
+	if pi.classN > 0 {
+		b = append(b, "; blended with the median "...)
+		b = append(b, fmtNum(pi.classMed)...)
+		b = append(b, " of "...)
+		b = strconv.AppendInt(b, int64(pi.classN), 10)
+		b = append(b, " earlier vectors of "...)
+		b = append(b, pi.class...)
+		b = append(b, ", weight "...)
+		b = strconv.AppendInt(b, int64(math.Round(100*pi.classW)), 10)
+		b = append(b, '%')
+	}
 	b = append(b, "), "...)
 	b = strconv.AppendInt(b, int64(pi.run), 10)
 	b = append(b, " windows running; its own baseline is warming up ("...)

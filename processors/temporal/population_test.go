@@ -163,7 +163,7 @@ func TestPopulationPriorOrderWithinWindow(t *testing.T) {
 
 // Memory: a population keeps popRing values however many keys pass, and groups are capped.
 func TestPopulationBounded(t *testing.T) {
-	p := &population{}
+	p := newPopulation(popRing)
 	var scratch []float32
 	for w := 1; w <= 20; w++ {
 		end := t0.Add(time.Duration(w) * time.Minute)
@@ -238,4 +238,40 @@ func TestPopulationPriorIgnoresUnsampledVectors(t *testing.T) {
 	require.Len(t, last.Reasons, 1)
 	require.Equal(t, "temporal:cpu_percent", last.Reasons[0].ID)
 	require.Equal(t, "82", last.Reasons[0].Evidence["population_n"], "4 windows of 20 sampled processes, and the first windows of the two new ones")
+}
+
+// A program that is always busy on this host (a compiler, a test binary) is judged against its
+// own earlier runs: a new run of it is ordinary, while a busy new shell is not. A key's own past
+// never counts as its program's.
+func TestPopulationPriorProgramHistory(t *testing.T) {
+	l, rng := idleHost(t, DefaultLayerConfig(), 3)
+	named := func(key, entity string, end time.Time, cpu float64) *schemas.FeatureVector {
+		v := procVec(key, end, cpu, 1e6)
+		v.Entity = entity
+		return v
+	}
+	var lastCompile, lastShell schemas.LayerResult
+	for w := 4; w < 12; w++ {
+		end := t0.Add(time.Duration(w) * time.Minute)
+		feedIdle(l, rng, end)
+		// a compile process lives two windows at 90-100%; a new one starts every window
+		l.Judge(named(fmt.Sprintf("proc:%d@1", 2000+w-1), "compile", end, 90+5*rng.Float64()))
+		lastCompile = l.Judge(named(fmt.Sprintf("proc:%d@1", 2000+w), "compile", end, 90+5*rng.Float64()))
+		if w >= 10 {
+			lastShell = l.Judge(named("proc:3000@1", "sh", end, 95))
+		}
+	}
+	require.Nil(t, lastCompile.Score, "a compile like the earlier ones: %s", lastCompile.Abstain)
+	require.NotNil(t, lastShell.Score, lastShell.Abstain)
+	require.NotContains(t, lastShell.Reasons[0].Text, "blended", "its own first window is no earlier sh vector")
+
+	// The first compile processes, before the program had a history, were flagged like any burn.
+	l2, rng2 := idleHost(t, DefaultLayerConfig(), 3)
+	var first schemas.LayerResult
+	for w := 4; w < 6; w++ {
+		end := t0.Add(time.Duration(w) * time.Minute)
+		feedIdle(l2, rng2, end)
+		first = l2.Judge(named("proc:2000@1", "compile", end, 95))
+	}
+	require.NotNil(t, first.Score)
 }
