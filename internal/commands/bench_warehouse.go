@@ -23,6 +23,8 @@ func init() {
 			&ucli.IntFlag{Name: "agg-rows", Usage: "rows the aggregation reads", Value: 1_000_000},
 			&ucli.IntFlag{Name: "agg-runs", Usage: "aggregation repetitions (median reported)", Value: 5},
 			&ucli.BoolFlag{Name: "skip-tsv", Usage: "skip the slow inline TabSeparated baseline"},
+			&ucli.IntFlag{Name: "max-in-flight", Usage: "the clickhouse output's max_in_flight (batches written at once)", Value: 0},
+			&ucli.BoolFlag{Name: "output-only", Usage: "measure only the clickhouse output paths (typed and generic row encoder)"},
 		},
 		Action: func(c *ucli.Context) error {
 			if p := c.String("libchdb"); p != "" {
@@ -30,7 +32,7 @@ func init() {
 			}
 			rep, err := chplugin.RunBench(c.Context, chplugin.BenchOptions{
 				DSN: c.String("dsn"), Rows: c.Int("rows"), Batch: c.Int("batch"), AggRows: c.Int("agg-rows"),
-				AggRuns: c.Int("agg-runs"), SkipSlow: c.Bool("skip-tsv"), BenthosIO: true,
+				AggRuns: c.Int("agg-runs"), SkipSlow: c.Bool("skip-tsv"), BenthosIO: true, OutputOnly: c.Bool("output-only"), InFlight: c.Int("max-in-flight"),
 				Log: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) },
 			})
 			if err != nil {

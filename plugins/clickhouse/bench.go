@@ -27,6 +27,10 @@ type BenchOptions struct {
 	SkipSlow  bool   // skip the inline TSV baseline
 	Log       func(format string, args ...any)
 	BenthosIO bool // also measure through the Benthos clickhouse output
+	// InFlight is the output's max_in_flight (and how many batches the bench keeps in flight).
+	InFlight int
+	// OutputOnly measures only the Benthos output paths (no insert methods, no aggregation).
+	OutputOnly bool
 }
 
 // BenchResult is one measured way of writing rows.
@@ -37,7 +41,58 @@ type BenchResult struct {
 	CPU        time.Duration
 	RowsPerSec float64
 	RowsPerCPU float64
+	// Split is the CPU by thread group (see cpuByGroup): where the time went.
+	Split map[string]time.Duration
 }
+
+// CPU groups of BenchResult.Split, by thread name: the Go runtime's threads keep the process
+// name (they also run the engine's work on the calling thread: parsing, planning); the engine
+// names its own (MergeMutate: background merges; QueryPipelineEx, ThreadPool, ...: the insert
+// pipelines). Threads that ended inside the window are counted in "exited".
+const (
+	GroupGo     = "go+caller"
+	GroupMerge  = "merges"
+	GroupEngine = "engine insert"
+	GroupExited = "exited"
+)
+
+// threadCPU returns the CPU time of every live thread of the process, by group.
+func threadCPU() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	self, _ := os.ReadFile("/proc/self/comm")
+	me := strings.TrimSpace(string(self))
+	ents, _ := os.ReadDir("/proc/self/task")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/self/task/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		st := string(b)
+		l, r := strings.IndexByte(st, '('), strings.LastIndexByte(st, ')')
+		if l < 0 || r < l || r+2 > len(st) {
+			continue
+		}
+		f := strings.Fields(st[r+2:])
+		if len(f) < 13 {
+			continue
+		}
+		var ut, stime int64
+		fmt.Sscan(f[11], &ut)
+		fmt.Sscan(f[12], &stime)
+		g := GroupEngine
+		switch comm := st[l+1 : r]; {
+		case comm == me:
+			g = GroupGo
+		case strings.HasPrefix(comm, "MergeMutate"):
+			g = GroupMerge
+		}
+		out[g] += time.Duration(ut+stime) * time.Second / time.Duration(clockTicks)
+	}
+	return out
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/task/TID/stat times (100 on Linux).
+const clockTicks = 100
 
 // BenchReport is what RunBench measured.
 type BenchReport struct {
@@ -60,7 +115,14 @@ func cpuNow() time.Duration {
 
 // BenchEvents makes n host_metric telemetry events with stable, distinct ids (8-column rows).
 func BenchEvents(prefix string, n int) []*schemas.TelemetryEvent {
-	base := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	return BenchEventsOn(prefix, n, 0)
+}
+
+// BenchEventsOn is BenchEvents on day 2026-11-20 + day: a measurement on its own day has its own
+// partition, so its parts never merge with an earlier measurement's (which would make the later
+// measurement pay for rewriting the earlier rows).
+func BenchEventsOn(prefix string, n, day int) []*schemas.TelemetryEvent {
+	base := time.Date(2026, 11, 20+day, 0, 0, 0, 0, time.UTC)
 	names := []string{"cpu.user", "cpu.system", "mem.used_bytes", "net.rx_bytes_per_s", "net.tx_bytes_per_s", "disk.read_bytes_per_s"}
 	evs := make([]*schemas.TelemetryEvent, n)
 	for i := range evs {
@@ -76,13 +138,19 @@ func BenchEvents(prefix string, n int) []*schemas.TelemetryEvent {
 // merges the inserts caused (measured until no merge runs), for they are part of the cost.
 func measure(ctx context.Context, w warehouse.Warehouse, name string, rows int, f func() error) (BenchResult, error) {
 	settle(ctx, w)
-	c0, w0 := cpuNow(), time.Now()
+	t0, c0, w0 := threadCPU(), cpuNow(), time.Now()
 	if err := f(); err != nil {
 		return BenchResult{}, fmt.Errorf("%s: %w", name, err)
 	}
 	wall := time.Since(w0)
 	settle(ctx, w)
-	r := BenchResult{Name: name, Rows: rows, Wall: wall, CPU: cpuNow() - c0}
+	r := BenchResult{Name: name, Rows: rows, Wall: wall, CPU: cpuNow() - c0, Split: map[string]time.Duration{}}
+	rest := r.CPU
+	for g, d := range threadCPU() {
+		r.Split[g] = max(d-t0[g], 0)
+		rest -= r.Split[g]
+	}
+	r.Split[GroupExited] = max(rest, 0)
 	r.RowsPerSec = float64(rows) / r.Wall.Seconds()
 	if r.CPU > 0 {
 		r.RowsPerCPU = float64(rows) / r.CPU.Seconds()
@@ -104,6 +172,9 @@ func RunBench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 	}
 	if o.AggRuns <= 0 {
 		o.AggRuns = 5
+	}
+	if o.InFlight <= 0 {
+		o.InFlight = defaultMaxInFlight
 	}
 	logf := o.Log
 	if logf == nil {
@@ -132,30 +203,43 @@ func RunBench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 	run := fmt.Sprintf("b%d", time.Now().UnixNano())
 
 	// 1. Through the Benthos clickhouse output: structured TelemetryEvent messages in batches of
-	// o.Batch, routed by kind into host_metrics (default insert method).
+	// o.Batch, routed by kind into host_metrics (default insert method); the old generic row
+	// encoder first, then the typed one (so the new path meets the bigger table).
 	if o.BenthosIO {
-		evs := BenchEvents(run+"-output", o.Rows)
-		batches := make([]service.MessageBatch, 0, o.Rows/o.Batch+1)
-		for i := 0; i < len(evs); i += o.Batch {
-			b := make(service.MessageBatch, 0, o.Batch)
-			for _, ev := range evs[i:min(i+o.Batch, len(evs))] {
-				b = append(b, envelope.NewEvent(ev))
+		for i, enc := range []string{EncoderGeneric, EncoderTyped} {
+			prefix := run + "-output-" + enc
+			evs := BenchEventsOn(prefix, o.Rows, 1+i)
+			batches := make([]service.MessageBatch, 0, o.Rows/o.Batch+1)
+			for i := 0; i < len(evs); i += o.Batch {
+				b := make(service.MessageBatch, 0, o.Batch)
+				for _, ev := range evs[i:min(i+o.Batch, len(evs))] {
+					b = append(b, envelope.NewEvent(ev))
+				}
+				batches = append(batches, b)
 			}
-			batches = append(batches, b)
+			evs = nil
+			name := fmt.Sprintf("benthos clickhouse output, row_encoder=%s, max_in_flight %d -> host_metrics", enc, o.InFlight)
+			logf("%s: %d rows in batches of %d", name, o.Rows, o.Batch)
+			g0, b0 := GroupStats()
+			r, err := measure(ctx, w, name, o.Rows, func() error { return runOutputStream(ctx, o.DSN, o.Batch, o.InFlight, enc, batches) })
+			if err != nil {
+				return nil, err
+			}
+			if g1, b1 := GroupStats(); g1 > g0 {
+				r.Name += fmt.Sprintf(" (%d INSERTs, %.1f batches each)", g1-g0, float64(b1-b0)/float64(g1-g0))
+			}
+			if err := checkCount(ctx, w, warehouse.TableHostMetrics, prefix, o.Rows); err != nil {
+				return nil, fmt.Errorf("output: %w", err)
+			}
+			rep.Results = append(rep.Results, r)
 		}
-		logf("benthos clickhouse output: %d rows in batches of %d", o.Rows, o.Batch)
-		r, err := measure(ctx, w, "benthos clickhouse output -> host_metrics", o.Rows, func() error { return runOutputStream(ctx, o.DSN, o.Batch, batches) })
-		if err != nil {
-			return nil, err
-		}
-		if err := checkCount(ctx, w, warehouse.TableHostMetrics, run+"-output", o.Rows); err != nil {
-			return nil, fmt.Errorf("output: %w", err)
-		}
-		rep.Results = append(rep.Results, r)
 	}
 
 	// 2. The insert methods side by side, same rows, each into its own copy of host_metrics,
 	// and the default method into a ReplacingMergeTree copy (what the sample tables avoid).
+	if o.OutputOnly {
+		return rep, nil
+	}
 	if mi, ok := warehouse.Unwrap(w).(warehouse.MethodInserter); ok {
 		type phase struct{ method, table, engine string }
 		var phases []phase
@@ -229,7 +313,7 @@ func RunBench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 	return rep, nil
 }
 
-func runOutputStream(ctx context.Context, dsn string, batch int, batches []service.MessageBatch) error {
+func runOutputStream(ctx context.Context, dsn string, batch, inFlight int, encoder string, batches []service.MessageBatch) error {
 	sb := service.NewStreamBuilder()
 	sb.SetLoggerYAML("level: warn")
 	if err := sb.SetMetricsYAML("none: {}"); err != nil {
@@ -239,7 +323,7 @@ func runOutputStream(ctx context.Context, dsn string, batch int, batches []servi
 	if err != nil {
 		return err
 	}
-	if err := sb.AddOutputYAML(fmt.Sprintf("clickhouse:\n  dsn: %q\n  max_in_flight: 2\n  batching:\n    count: %d\n", dsn, batch)); err != nil {
+	if err := sb.AddOutputYAML(fmt.Sprintf("clickhouse:\n  dsn: %q\n  row_encoder: %s\n  max_in_flight: %d\n  batching:\n    count: %d\n", dsn, encoder, inFlight, batch)); err != nil {
 		return err
 	}
 	stream, err := sb.Build()
@@ -249,7 +333,7 @@ func runOutputStream(ctx context.Context, dsn string, batch int, batches []servi
 	done := make(chan error, 1)
 	go func() { done <- stream.Run(ctx) }()
 	errs := make(chan error, len(batches))
-	sem := make(chan struct{}, 2) // as many batches in flight as the output takes
+	sem := make(chan struct{}, inFlight) // as many batches in flight as the output takes
 	for _, b := range batches {
 		sem <- struct{}{}
 		go func() {
@@ -277,9 +361,15 @@ func runOutputStream(ctx context.Context, dsn string, batch int, batches []servi
 func (r *BenchReport) Format() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "backend %s (%s), %d CPUs, load average at start %s\n\n", r.Backend, r.LibraryPath, r.CPUs, r.LoadAvg)
-	fmt.Fprintf(&b, "| path | rows | wall | rows/s | CPU incl. merges | rows per CPU-second |\n|---|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| path | rows | wall | rows/s | CPU incl. merges | rows per CPU-second | CPU µs/row: %s / %s / %s / %s |\n|---|---:|---:|---:|---:|---:|---|\n",
+		GroupGo, GroupEngine, GroupMerge, GroupExited)
 	for _, x := range r.Results {
-		fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %s | %.0f |\n", x.Name, x.Rows, x.Wall.Round(time.Millisecond), x.RowsPerSec, x.CPU.Round(time.Millisecond), x.RowsPerCPU)
+		us := func(g string) float64 { return float64(x.Split[g].Microseconds()) / float64(max(x.Rows, 1)) }
+		fmt.Fprintf(&b, "| %s | %d | %s | %.0f | %s | %.0f | %.2f / %.2f / %.2f / %.2f |\n", x.Name, x.Rows, x.Wall.Round(time.Millisecond), x.RowsPerSec,
+			x.CPU.Round(time.Millisecond), x.RowsPerCPU, us(GroupGo), us(GroupEngine), us(GroupMerge), us(GroupExited))
+	}
+	if len(r.AggRuns) == 0 {
+		return b.String()
 	}
 	fmt.Fprintf(&b, "\naggregation over %d rows (median of %d): %s (runs: %v)\n  %s\n", r.AggRows, len(r.AggRuns), r.AggLatency.Round(time.Millisecond), roundAll(r.AggRuns), r.AggQuery)
 	return b.String()

@@ -31,8 +31,13 @@ const (
 	fieldHosts     = "hosts"
 	fieldBatchSize = "batch_size"
 	fieldQuery     = "query"
+	fieldEncoder   = "row_encoder"
 
 	defaultDSN = "chdb://./data/warehouse"
+
+	// defaultMaxInFlight batches are written at once; concurrent batches of telemetry share one
+	// INSERT per table (group commit, see coalescer), so more in flight means bigger parts.
+	defaultMaxInFlight = 2
 )
 
 // TypeDeadLetter is the amoskys_type pipelines give a message on its way to dead_letter.
@@ -65,9 +70,12 @@ func outputSpec() *service.ConfigSpec {
 		Field(service.NewIntField(fieldRetention).
 			Description("Days of telemetry kept (TTL) when `migrate` creates the tables.").
 			Default(warehouse.DefaultRetentionDays).Example(90)).
+		Field(service.NewStringEnumField(fieldEncoder, EncoderTyped, EncoderGeneric).
+			Description("How telemetry rows are encoded for the embedded warehouse: `typed` writes each event straight to RowBinary (no per-value boxing; the same bytes and dedup token as `generic`), `generic` maps every row to Go values first (the older, slower path, kept as the benchmark baseline). Feature vectors, alerts and the server backend always use the generic path.").
+			Default(EncoderTyped).Advanced().Example(EncoderGeneric)).
 		Field(service.NewBatchPolicyField(fieldBatching).
 			Description("When to flush a batch: by count, byte_size or period. Large batches (10k rows) are much cheaper per row.")).
-		Field(service.NewOutputMaxInFlightField().Default(2)).
+		Field(service.NewOutputMaxInFlightField().Default(defaultMaxInFlight)).
 		Field(service.NewBackOffField(fieldBackoff, false, &backoff.ExponentialBackOff{
 			InitialInterval: 200 * time.Millisecond, MaxInterval: 5 * time.Second, MaxElapsedTime: 30 * time.Second}).
 			Description("Retries of a failed insert; after max_elapsed_time the batch is refused (nacked) and Benthos delivers it again.")).
@@ -89,6 +97,7 @@ type output struct {
 	retention int
 	boff      *backoff.ExponentialBackOff
 	table     string
+	encoder   string
 	log       *service.Logger
 
 	mu sync.Mutex
@@ -130,6 +139,9 @@ func newOutput(conf *service.ParsedConfig, mgr *service.Resources) (*output, err
 	if o.table, err = conf.FieldString(fieldTable); err != nil {
 		return nil, err
 	}
+	if o.encoder, err = conf.FieldString(fieldEncoder); err != nil {
+		return nil, err
+	}
 	if o.migrate, err = conf.FieldBool(fieldMigrate); err != nil {
 		return nil, err
 	}
@@ -162,7 +174,7 @@ func (o *output) Connect(ctx context.Context) error {
 		}
 	}
 	o.w = w
-	o.wr = &Writer{W: w, Table: o.table, Source: "clickhouse_output", Retry: o.retry,
+	o.wr = &Writer{W: w, Table: o.table, Source: "clickhouse_output", Retry: o.retry, Encoder: o.encoder,
 		Count:   func(status string, n int) { rowsTotal.WithLabelValues(status).Add(float64(n)) },
 		Observe: func(table string, d time.Duration) { insertSeconds.WithLabelValues(table).Observe(d.Seconds()) }}
 	return nil

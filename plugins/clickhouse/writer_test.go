@@ -123,3 +123,73 @@ func TestWriterRetryNeverDoubleCounts(t *testing.T) {
 	_, err = wr.Write(t.Context(), items[:10])
 	require.ErrorContains(t, err, "connection reset")
 }
+
+// flakyRB fails the first n typed inserts after they landed.
+type flakyRB struct {
+	warehouse.RowBinaryInserter
+	fails   atomic.Int32
+	inserts atomic.Int32
+}
+
+func (f *flakyRB) InsertRowBinary(ctx context.Context, table string, data []byte) error {
+	f.inserts.Add(1)
+	err := f.RowBinaryInserter.InsertRowBinary(ctx, table, data)
+	if err == nil && f.fails.Add(-1) >= 0 {
+		return errors.New("connection reset after insert")
+	}
+	return err
+}
+
+// TestWriterTypedConcurrentRetryNeverDoubleCounts: concurrent batches through the typed encoder
+// and group commit, with inserts that land but report failure: every row is stored exactly once,
+// and a Write returns only after its rows landed.
+func TestWriterTypedConcurrentRetryNeverDoubleCounts(t *testing.T) {
+	w := needCHDB(t)
+	host := warehousetest.Host(t)
+	rb, ok := warehouse.RowBinaryOf(w)
+	require.True(t, ok)
+	f := &flakyRB{RowBinaryInserter: rb}
+	f.fails.Store(3)
+	wr := &chplugin.Writer{W: w, Table: chplugin.TableAuto, Source: host, RowBinary: f,
+		Retry: func(ctx context.Context, op func() error) error {
+			var err error
+			for range 10 {
+				if err = op(); err == nil || chplugin.IsPermanent(err) {
+					return err
+				}
+			}
+			return err
+		}}
+	const writers, batches, rows = 6, 5, 300
+	errs := make(chan error, writers*batches)
+	for g := range writers {
+		go func() {
+			for b := range batches {
+				var items []chplugin.Item
+				for i := range rows {
+					n := (g*batches+b)*rows + i
+					items = append(items, chplugin.Item{Value: &schemas.TelemetryEvent{SchemaVersion: 1, ID: fmt.Sprintf("%s-%d", host, n),
+						Kind: schemas.KindHostMetric, Time: warehousetest.Base.Add(time.Duration(n) * time.Millisecond), Host: host,
+						Metric: &schemas.Metric{Name: "mem.used_bytes", Value: float64(n)}}})
+				}
+				res, err := wr.Write(t.Context(), items)
+				if err == nil && res.Inserted != rows {
+					err = fmt.Errorf("inserted %d of %d", res.Inserted, rows)
+				}
+				if err == nil {
+					// Acknowledged means stored: the batch's last row is readable now.
+					if c := count(t, w, fmt.Sprintf("SELECT count() FROM host_metrics WHERE id = '%s-%d'", host, (g*batches+b)*rows+rows-1)); c != 1 {
+						err = fmt.Errorf("acknowledged batch not stored (%d)", c)
+					}
+				}
+				errs <- err
+			}
+		}()
+	}
+	for range writers * batches {
+		require.NoError(t, <-errs)
+	}
+	require.Equal(t, writers*batches*rows, count(t, w, "SELECT count() FROM host_metrics WHERE host = "+warehouse.Quote(host)))
+	require.Less(t, int(f.inserts.Load()), writers*batches+3+1, "retries counted; groups never exceed one insert per batch")
+	require.Equal(t, writers*batches*rows, count(t, w, "SELECT count(DISTINCT id) FROM host_metrics WHERE host = "+warehouse.Quote(host)))
+}
