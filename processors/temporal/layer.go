@@ -49,7 +49,7 @@ var DefaultPopulationFeatures = []string{"cpu_percent"}
 // DefaultLayerConfig is the layer's configuration when nothing is set.
 func DefaultLayerConfig() LayerConfig {
 	return LayerConfig{Detector: DefaultConfig(), MaxSeries: 50000, ReasonThreshold: 0.5, MaxReasons: 5, PopulationFloor: 0.5,
-		PopulationFeatures: DefaultPopulationFeatures, PopulationZ: 6, PopulationWindows: 2, PopulationMin: 20}
+		PopulationFeatures: DefaultPopulationFeatures, PopulationZ: 5, PopulationWindows: 2, PopulationMin: 20}
 }
 
 func (c LayerConfig) validate() error {

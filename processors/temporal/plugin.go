@@ -83,7 +83,7 @@ events and alerts pass untouched. The same detector runs in `+"`amoskys bench na
   if this.reason_threshold.or(0.5) < 0 || this.reason_threshold.or(0.5) > 1 { "reason_threshold must be within 0..1" },
   if this.warmup_points.or(30) < 1 { "warmup_points must be at least 1" },
   if this.max_series.or(1) < 1 { "max_series must be at least 1" },
-  if this.population_z.or(6) < 0 { "population_z must be 0 or more" },
+  if this.population_z.or(5) < 0 { "population_z must be 0 or more" },
   if this.population_windows.or(2) < 0 { "population_windows must be 0 or more" },
 ].filter(e -> e != null)`).
 		Example("Detect chain", "Temporal after window and geometric.", `
