@@ -14,12 +14,13 @@ func init() {
 	cli.RegisterSub("bench", "benchmarks", &ucli.Command{
 		Name: "replay",
 		Usage: "replay through the detect chain vs the same number of Benthos noop stages and of public-API " +
-			"pass-through stages, in one run, with each stage's cost",
+			"pass-through stages, in one run, then each stage's own CPU cost",
 		Flags: []ucli.Flag{
 			&ucli.IntFlag{Name: "events", Value: 1000000, Usage: "synthetic events"},
 			&ucli.IntFlag{Name: "hosts", Value: 8, Usage: "hosts the events come from"},
 			&ucli.IntFlag{Name: "batch", Value: 5000, Usage: "events per batch"},
 			&ucli.IntFlag{Name: "rounds", Value: 2, Usage: "throughput runs of each pipeline, interleaved (the best is compared)"},
+			&ucli.IntFlag{Name: "stage-events", Value: 300000, Usage: "events of the per-stage runs (prefixes of the pipeline; 0: all)"},
 			&ucli.StringFlag{Name: "pipeline", Value: "pipelines/detect.yaml", Usage: "pipeline to replay through"},
 			&ucli.IntFlag{Name: "gc-percent", Value: replay.DefaultGCPercent, Usage: "Go GC percent for every run, as amoskys replay sets it (0: the process's GOGC)"},
 			&ucli.Int64Flag{Name: "memory-limit-mib", Value: replay.DefaultMemoryLimit >> 20, Usage: "soft memory limit with --gc-percent (MiB)"},
@@ -28,7 +29,7 @@ func init() {
 			return replay.BenchReport(c.Context, os.Stdout, replay.BenchReportOptions{
 				Pipeline: c.String("pipeline"), Events: c.Int("events"), Hosts: c.Int("hosts"), Batch: c.Int("batch"),
 				Rounds: c.Int("rounds"), Start: time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Hour),
-				GCPercent: c.Int("gc-percent"), MemoryLimit: c.Int64("memory-limit-mib") << 20})
+				GCPercent: c.Int("gc-percent"), MemoryLimit: c.Int64("memory-limit-mib") << 20, StageEvents: c.Int("stage-events")})
 		},
 	})
 }

@@ -96,7 +96,6 @@ type BenchResult struct {
 	Alerts   int
 	Elapsed  time.Duration
 	CPU      time.Duration // the process's user+system CPU time during the run (every goroutine, GC included)
-	Stages   []StageTime   // with BenchOptions.StageTimes: each stage's processing time
 }
 
 // EventsPerSecond is the measured throughput.
@@ -108,27 +107,18 @@ type BenchOptions struct {
 	// GCPercent and MemoryLimit as in Options.
 	GCPercent   int
 	MemoryLimit int64
-	// StageTimes sums each stage's processing time (Benthos' processor_latency_ns through a
-	// metrics exporter; a little slower than a run without metrics, so time throughput apart).
-	StageTimes bool
 }
 
 // Bench replays evs through pipeline in memory (no warehouse) and times it.
 func Bench(ctx context.Context, pipeline string, evs []*schemas.TelemetryEvent, o BenchOptions) (BenchResult, error) {
 	opts := Options{Pipeline: pipeline, Source: &sliceSource{evs: evs}, BatchSize: o.Batch, RunID: "bench",
 		GCPercent: o.GCPercent, MemoryLimit: o.MemoryLimit}
-	if o.StageTimes {
-		opts.timer = newStageTimer()
-	}
 	c0 := cpuTime()
 	res, err := Run(ctx, opts)
 	if err != nil {
 		return BenchResult{}, err
 	}
 	r := BenchResult{Pipeline: pipeline, Events: res.Events, Alerts: len(res.Alerts), Elapsed: res.Elapsed, CPU: cpuTime() - c0}
-	if opts.timer != nil {
-		r.Stages = opts.timer.times()
-	}
 	return r, nil
 }
 
@@ -143,6 +133,8 @@ type BenchReportOptions struct {
 	// GCPercent and MemoryLimit as in Options, for every run (0: the process's setting).
 	GCPercent   int
 	MemoryLimit int64
+	// StageEvents: events of the per-stage runs (0: all).
+	StageEvents int
 }
 
 // BenchReport replays the same synthetic events, in one process, through: as many Benthos
@@ -191,35 +183,115 @@ func BenchReport(ctx context.Context, w io.Writer, o BenchReportOptions) error {
 				return fmt.Errorf("%s: %w", p, err)
 			}
 			if b, ok := best[p]; !ok || r.Elapsed < b.Elapsed {
-				best[p] = r
+				best[p] = BenchResult{Pipeline: r.Pipeline, Events: r.Events, Alerts: r.Alerts, Elapsed: r.Elapsed, CPU: b.CPU}
+			}
+			if b := best[p]; b.CPU == 0 || r.CPU < b.CPU {
+				b.CPU = r.CPU
+				best[p] = b
 			}
 			fmt.Fprintf(w, "| %d | %s | %d | %d | %d | %.2f | %.0f | %.2f |\n", round, names[p], stages, r.Events, r.Alerts, r.Elapsed.Seconds(), r.EventsPerSecond(), us(r.CPU))
 		}
 	}
 	bn, bp, bd := best[noop], best[pnoop], best[o.Pipeline]
-	fmt.Fprintf(w, "\nBest of %d (wall µs per event, CPU µs per event): %d x Benthos noop %.2f, %.2f; %d x %s %.2f, %.2f; %s %.2f, %.2f.\n", o.Rounds,
+	fmt.Fprintf(w, "\nBest of %d (wall µs per event, CPU µs per event, each the best of its rounds): %d x Benthos noop %.2f, %.2f; %d x %s %.2f, %.2f; %s %.2f, %.2f.\n", o.Rounds,
 		stages, us(bn.Elapsed), us(bn.CPU), stages, PluginNoop, us(bp.Elapsed), us(bp.CPU), o.Pipeline, us(bd.Elapsed), us(bd.CPU))
 	fmt.Fprintf(w, "Our stages' own cost (pipeline minus pass-through stages): wall %.2f, CPU %.2f µs/event. The framework's: %d plugin stages (pass-through minus Benthos noop) wall %.2f, CPU %.2f µs/event, plus input, pipeline loop and output (Benthos noop run) wall %.2f, CPU %.2f.\n",
 		us(bd.Elapsed-bp.Elapsed), us(bd.CPU-bp.CPU), stages, us(bp.Elapsed-bn.Elapsed), us(bp.CPU-bn.CPU), us(bn.Elapsed), us(bn.CPU))
 
-	fmt.Fprintf(w, "\nPer stage (separate runs with processor_latency_ns summed per label; a stage's time includes the framework's wrapper around it):\n\n")
-	fmt.Fprintf(w, "| stage | µs/event | share |\n|---|---|---|\n")
-	for _, p := range []string{pnoop, o.Pipeline} {
-		runtime.GC()
-		r, err := Bench(ctx, p, evs, BenchOptions{Batch: o.Batch, StageTimes: true, GCPercent: o.GCPercent, MemoryLimit: o.MemoryLimit})
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
+	// Per stage: prefixes of the pipeline, its first k stages then pass-through stages up to the
+	// same count, so the framework's share stays the same and the difference between prefix k
+	// and k-1 is stage k's own cost on exactly the input it has in the whole chain.
+	prefixes, labels, err := PrefixPipelines(dir, o.Pipeline)
+	if err != nil {
+		return err
+	}
+	se := evs
+	if o.StageEvents > 0 && o.StageEvents < len(evs) {
+		se = evs[:o.StageEvents]
+	}
+	sn := float64(len(se))
+	fmt.Fprintf(w, "\nPer stage: %d events through the first k stages then %d-k pass-through stages, best CPU of %d runs each; a stage's own cost is prefix k minus prefix k-1 (framework excluded).\n\n", len(se), stages, o.Rounds)
+	fmt.Fprintf(w, "| stage | CPU µs/event (own) | prefix CPU µs/event | prefix wall s |\n|---|---|---|---|\n")
+	prev := time.Duration(0)
+	for k, p := range prefixes {
+		var bestR BenchResult
+		for round := 0; round < o.Rounds; round++ {
+			runtime.GC()
+			r, err := Bench(ctx, p, se, BenchOptions{Batch: o.Batch, GCPercent: o.GCPercent, MemoryLimit: o.MemoryLimit})
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			if round == 0 || r.CPU < bestR.CPU {
+				bestR = r
+			}
 		}
-		var total int64
-		for _, s := range r.Stages {
-			total += s.Nanos
+		name := "(none: all pass-through)"
+		own := "-"
+		if k > 0 {
+			name = labels[k-1]
+			own = fmt.Sprintf("%.2f", float64((bestR.CPU-prev).Nanoseconds())/sn/1e3)
 		}
-		for _, s := range r.Stages {
-			fmt.Fprintf(w, "| %s: %s | %.3f | %.0f%% |\n", filepath.Base(p), s.Label, float64(s.Nanos)/n/1e3, 100*float64(s.Nanos)/float64(max(total, 1)))
-		}
-		fmt.Fprintf(w, "| %s: all stages | %.3f | of %.2f s wall |\n", filepath.Base(p), float64(total)/n/1e3, r.Elapsed.Seconds())
+		fmt.Fprintf(w, "| %s | %s | %.2f | %.2f |\n", name, own, float64(bestR.CPU.Nanoseconds())/sn/1e3, bestR.Elapsed.Seconds())
+		prev = bestR.CPU
 	}
 	return nil
+}
+
+// PrefixPipelines writes, for k = 0..n (n the pipeline's processors), the pipeline with its
+// first k processors followed by n-k PluginNoop stages, and returns their paths and the n
+// stage labels (label, else the processor type).
+func PrefixPipelines(dir, pipeline string) ([]string, []string, error) {
+	b, err := os.ReadFile(pipeline)
+	if err != nil {
+		return nil, nil, err
+	}
+	var conf map[string]any
+	if err := yaml.Unmarshal(b, &conf); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", pipeline, err)
+	}
+	pl, _ := conf["pipeline"].(map[string]any)
+	procs, _ := pl["processors"].([]any)
+	var labels []string
+	for i, p := range procs {
+		m, _ := p.(map[string]any)
+		l, _ := m["label"].(string)
+		if l == "" {
+			for k := range m {
+				l = k
+			}
+		}
+		if l == "" {
+			l = fmt.Sprintf("stage_%d", i+1)
+		}
+		labels = append(labels, l)
+	}
+	var paths []string
+	for k := 0; k <= len(procs); k++ {
+		ps := append([]any(nil), procs[:k]...)
+		for i := k; i < len(procs); i++ {
+			ps = append(ps, map[string]any{"label": fmt.Sprintf("noop_%d", i+1), PluginNoop: map[string]any{}})
+		}
+		c := map[string]any{}
+		for key, v := range conf {
+			c[key] = v
+		}
+		np := map[string]any{}
+		for key, v := range pl {
+			np[key] = v
+		}
+		np["processors"] = ps
+		c["pipeline"] = np
+		out, err := yaml.Marshal(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		p := filepath.Join(dir, fmt.Sprintf("prefix-%d.yaml", k))
+		if err := os.WriteFile(p, out, 0o600); err != nil {
+			return nil, nil, err
+		}
+		paths = append(paths, p)
+	}
+	return paths, labels, nil
 }
 
 // cpuTime is the process's user+system CPU time so far.

@@ -3,6 +3,7 @@ package replay
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -49,4 +50,40 @@ func benchPipeline(b *testing.B, pipeline string) {
 		}
 	}
 	b.ReportMetric(float64(len(evs)*b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// The per-stage pipelines keep the stage count: prefix k has the first k processors, then
+// pass-through stages, and each of them runs.
+func TestPrefixPipelines(t *testing.T) {
+	dir := t.TempDir()
+	paths, labels, err := PrefixPipelines(dir, "testdata/window_alerts.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"window", "switch"}; !slices.Equal(labels, want) {
+		t.Fatalf("labels %v, want %v", labels, want)
+	}
+	if len(paths) != 3 {
+		t.Fatalf("%d prefixes, want 3", len(paths))
+	}
+	evs := events(150, []string{"h1", "h2"})
+	alerts := make([]int, len(paths))
+	for k, p := range paths {
+		n, err := PipelineStages(p)
+		if err != nil || n != 2 {
+			t.Fatalf("prefix %d: %d stages, %v", k, n, err)
+		}
+		r, err := Bench(t.Context(), p, evs, BenchOptions{Batch: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Events != int64(len(evs)) {
+			t.Fatalf("prefix %d: %d events", k, r.Events)
+		}
+		alerts[k] = r.Alerts
+	}
+	// Only the whole pipeline turns the window's vectors into alerts.
+	if !slices.Equal(alerts, []int{0, 0, 6}) {
+		t.Fatalf("alerts per prefix %v", alerts)
+	}
 }

@@ -57,8 +57,6 @@ type Options struct {
 	// bounds all the same (debug.SetMemoryLimit).
 	GCPercent   int
 	MemoryLimit int64
-
-	timer *stageTimer // Bench: sums each stage's processing time
 }
 
 // Defaults of the replay and bench commands for Options.GCPercent and MemoryLimit.
@@ -164,7 +162,7 @@ func run(ctx context.Context, opts Options, src Source) (*Result, error) {
 		return nil, err
 	}
 	env := service.NewEnvironment()
-	if err := registerBench(env, opts.timer); err != nil {
+	if err := registerBench(env); err != nil {
 		return nil, err
 	}
 	var bar *progressbar.ProgressBar
@@ -204,11 +202,7 @@ func run(ctx context.Context, opts Options, src Source) (*Result, error) {
 	}
 	// Logs on stderr: stdout is the run's result and diff.
 	sb.SetLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
-	metricsYAML := "none: {}"
-	if opts.timer != nil {
-		metricsYAML = stageTimerName + ": {}"
-	}
-	if err := sb.SetMetricsYAML(metricsYAML); err != nil {
+	if err := sb.SetMetricsYAML("none: {}"); err != nil {
 		return nil, err
 	}
 	stream, err := sb.Build()
