@@ -2,9 +2,11 @@
 // subsample per tree, score s(x) = 2^(-E[h(x)]/c(ψ)), explain each score per feature, and save a
 // self-describing model file. It knows nothing of Benthos; processors/iforest adapts it.
 //
-// Trees are stored forest-wide as a struct of arrays (feature, threshold, left, right, size) so
-// scoring walks flat slices without pointer chasing. A leaf keeps its path length
-// depth + c(size) in its threshold slot, so scoring one tree is a tight loop of compares.
+// Trees are stored forest-wide as a struct of arrays (feature, threshold, left, right, size): what
+// the model file holds and the explanation walks. A leaf keeps its path length depth + c(size) in
+// its threshold slot. For scoring the trees are laid out again as complete trees of flat arrays:
+// the byte layout (fast.go, with an amd64 kernel) when ψ <= 256 and features <= 256, else the
+// complete layout (layout.go) or the breadth-first one; all give exactly the same scores.
 package iforest
 
 import (
