@@ -93,6 +93,7 @@ type Stats struct {
 	Scans, Opened, Closed, BadLines, FDScans uint64
 	FullFDScans                              uint64 // fd scans that had to readlink every fd
 	ShortLived                               uint64 // connections seen only in TIME_WAIT (opened and closed between reads)
+	NetlinkReads, ProcNetReads               uint64 // tables read through sock_diag, and as /proc/net text
 	TCPOpened                                uint64 // TCP sockets the kernel opened since the first read (/proc/net/snmp)
 	TCPUnseen                                uint64 // of which this collector reported none
 }
@@ -120,13 +121,17 @@ type Collector struct {
 
 	tw map[string]bool // proto|local|remote of the TIME_WAIT sockets in the last read
 
+	// diag dumps the tables over NETLINK_SOCK_DIAG; nil (or a failing table) falls back to
+	// /proc/net. Only for the real /proc: a ProcRoot elsewhere is read as files.
+	diag *sockDiag
+
 	// TCP open accounting, cumulative since the first read: kernel opens, opens reported, and
 	// unseen opens already reported.
 	snmpBase, kernelOpens, seenOpens, unseenOut uint64
 	snmpOK                                      bool
 
-	scans, opened, closed, bad, fdScans, fullScans, shortLived, tcpOpened, tcpUnseen atomic.Uint64
-	startOnce                                                                        sync.Once
+	scans, opened, closed, bad, fdScans, fullScans, shortLived, tcpOpened, tcpUnseen, nlReads, procReads atomic.Uint64
+	startOnce                                                                                            sync.Once
 }
 
 // ErrNoProcNet says the collector cannot work here: it needs Linux's /proc/net.
@@ -140,15 +145,47 @@ func NewCollector(cfg Config) (*Collector, error) {
 	if _, err := os.Stat(filepath.Join(cfg.ProcRoot, "net", "tcp")); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoProcNet, err)
 	}
-	return &Collector{cfg: cfg, known: map[string]*tracked{}, inode: map[uint64]owner{},
+	c := &Collector{cfg: cfg, known: map[string]*tracked{}, inode: map[uint64]owner{},
 		fds: map[int32]map[string]uint64{}, owners: map[int32]owner{},
-		out: make(chan []*schemas.TelemetryEvent, 4), first: true}, nil
+		out: make(chan []*schemas.TelemetryEvent, 4), first: true}
+	if filepath.Clean(cfg.ProcRoot) == "/proc" {
+		c.diag, _ = newSockDiag() // nil: /proc/net text
+	}
+	return c, nil
+}
+
+// Close releases the netlink socket; Start's goroutine calls it when its context ends.
+func (c *Collector) Close() error {
+	if c.diag == nil {
+		return nil
+	}
+	err := c.diag.Close()
+	c.diag = nil
+	return err
+}
+
+// table reads one socket table: sock_diag when it works for it, else /proc/net/<proto>.
+func (c *Collector) table(proto string) ([]Socket, error) {
+	if c.diag != nil {
+		if socks, err := c.diag.dump(proto, nil); err == nil {
+			c.nlReads.Add(1)
+			return socks, nil
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(c.cfg.ProcRoot, "net", proto))
+	if err != nil {
+		return nil, err
+	}
+	c.procReads.Add(1)
+	socks, bad := ParseProcNet(proto, b)
+	c.bad.Add(uint64(bad))
+	return socks, nil
 }
 
 // Stats returns the counters so far.
 func (c *Collector) Stats() Stats {
 	return Stats{Scans: c.scans.Load(), Opened: c.opened.Load(), Closed: c.closed.Load(), BadLines: c.bad.Load(), FDScans: c.fdScans.Load(),
-		FullFDScans: c.fullScans.Load(), ShortLived: c.shortLived.Load(), TCPOpened: c.tcpOpened.Load(), TCPUnseen: c.tcpUnseen.Load()}
+		FullFDScans: c.fullScans.Load(), ShortLived: c.shortLived.Load(), NetlinkReads: c.nlReads.Load(), ProcNetReads: c.procReads.Load(), TCPOpened: c.tcpOpened.Load(), TCPUnseen: c.tcpUnseen.Load()}
 }
 
 // Events returns the batches; closed after Start's context is done.
@@ -164,6 +201,7 @@ func (c *Collector) Start(ctx context.Context) error {
 	first := c.Scan()
 	go func() {
 		defer close(c.out)
+		defer c.Close()
 		send := func(evs []*schemas.TelemetryEvent) bool {
 			if len(evs) == 0 {
 				return true
@@ -222,12 +260,10 @@ func (c *Collector) Scan() []*schemas.TelemetryEvent {
 	}
 	var tw []Socket
 	for _, proto := range c.cfg.Protocols {
-		b, err := os.ReadFile(filepath.Join(c.cfg.ProcRoot, "net", proto))
+		socks, err := c.table(proto)
 		if err != nil {
 			continue // e.g. no IPv6 in this kernel
 		}
-		socks, bad := ParseProcNet(proto, b)
-		c.bad.Add(uint64(bad))
 		for _, s := range socks {
 			if *c.cfg.ShortLived && isTCP(proto) && s.State == tcpTimeWait {
 				tw = append(tw, s)

@@ -24,10 +24,13 @@ func spec() *service.ConfigSpec {
 		Categories("Local").
 		Summary("Socket table changes: `connection` and `listener` events (opened / closed) with the owning process.").
 		Description(`
-Every `+"`interval`"+` the collector reads /proc/net/{tcp,tcp6,udp,udp6}, diffs it with the
-previous read and emits `+"`listener`"+` events for listening TCP and unconnected UDP sockets and
+Every `+"`interval`"+` the collector reads the tcp, tcp6, udp and udp6 socket tables, diffs them
+with the previous read and emits `+"`listener`"+` events for listening TCP and unconnected UDP sockets and
 `+"`connection`"+` events for live connections (5-tuple, state, pid, process, exe, uid). Socket
-inodes are mapped to processes through /proc/PID/fd only when new sockets appear.
+inodes are mapped to processes through /proc/PID/fd only when new sockets appear. The tables are
+dumped over NETLINK_SOCK_DIAG (as `+"`ss`"+` does: binary records, 3-4x cheaper than the text
+of /proc/net/tcp on a large TCP hash table); a table the kernel cannot dump that way (udp_diag
+not loaded) is read from /proc/net/<proto>.
 
 Connections that open and close between two reads are missed by a diff. Two cheap remedies, both
 on by default: `+"`short_lived`"+` reports those that left a TIME_WAIT socket (the side of the

@@ -1,7 +1,10 @@
 // Package connections watches the socket table and emits `connection` and `listener`
-// TelemetryEvents (opened / closed) with the owning pid, process, exe and uid. It diffs
-// /proc/net/{tcp,tcp6,udp,udp6} every interval and maps socket inodes to pids through
-// /proc/PID/fd. plugin.go registers the Benthos batch input `connections`.
+// TelemetryEvents (opened / closed) with the owning pid, process, exe and uid. It diffs the
+// socket tables (NETLINK_SOCK_DIAG dumps, /proc/net/{tcp,tcp6,udp,udp6} where that fails) every
+// interval and maps socket inodes to pids through /proc/PID/fd. Connections that opened and
+// closed between two reads are reported from their TIME_WAIT socket where there is one, and
+// counted against the kernel's TCP open counter otherwise. plugin.go registers the Benthos batch
+// input `connections`.
 package connections
 
 import (
