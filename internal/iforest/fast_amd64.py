@@ -49,9 +49,16 @@ tree:
 	MOVQ SI, sums-16(SP)
 
 group:""")
+# Level 0: every walk is at the root, whose feature is loaded once; each walk's register holds
+# its key for the compare, then becomes 2 + carry.
+L.append("\t// level 0: every walk is at the root")
+L.append("\tMOVBLZX 1(AX), SI")
 for k,r in enumerate(regs):
-    L.append(f"\tMOVL $1, {r}")
-for lvl in range(8):
+    L.append(f"\tMOVQ {k*2112}(BX)(SI*8), {r}")
+    L.append(f"\tCMPQ {r}, 264(AX)")
+    L.append(f"\tMOVL $2, {r}")
+    L.append(f"\tADCQ $0, {r}")
+for lvl in range(1, 8):
     L.append(f"\t// level {lvl}")
     for k,r in enumerate(regs):
         L.append(f"\tSTEP({r}, {k*2112})")
