@@ -34,7 +34,7 @@ func TestIndexesConsistentAndBounded(t *testing.T) {
 				for spec, m := range hs.paneKeys {
 					for ps, keys := range m {
 						for _, ks := range keys {
-							if ks.panes[spec][ps] == nil || hs.keys[ks.key] != ks {
+							if ks.panes[spec].get(ps) == nil || hs.keys[ks.key] != ks {
 								t.Fatalf("event %d: index holds pane %d of %s that is not there", i, ps, ks.key)
 							}
 						}

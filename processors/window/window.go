@@ -282,7 +282,7 @@ type pane struct {
 // keyState is one key on one host.
 type keyState struct {
 	kind, key, entity string
-	panes             []map[int64]*pane // per spec: pane start (unix ns) -> pane
+	panes             []paneSet         // per spec: pane start (unix ns) -> pane
 	last              []lastPane        // per spec: the pane touched last (most events fall in it again)
 	hist              [][][]float64     // per spec, per feature: recent window values, oldest first
 	sorted            [][][]float64     // the same values, sorted
@@ -291,6 +291,47 @@ type keyState struct {
 	mark              int64 // hostState.gen when last collected by advance
 	npanes            int   // panes over all specs: 0 means the key has no open window
 	pending, dropped  bool  // idle but still with panes (in hostState.pending); removed from hostState.keys
+}
+
+// keyAlloc is a keyState with room for its per-spec slices when there are at most 4 windows.
+type keyAlloc struct {
+	ks     keyState
+	panes  [4]paneSet
+	last   [4]lastPane
+	hist   [4][][]float64
+	sorted [4][][]float64
+}
+
+// paneSet is one key's open panes of one spec: a handful (size/slide plus the lateness), so a
+// small slice searched in order costs less than a map, and one allocation per key at most.
+type paneSet []paneAt
+
+type paneAt struct {
+	start int64
+	p     *pane
+}
+
+func (s paneSet) get(start int64) *pane {
+	for i := range s {
+		if s[i].start == start {
+			return s[i].p
+		}
+	}
+	return nil
+}
+
+// del removes the pane starting at start (order is not kept: readers never depend on it).
+func (s *paneSet) del(start int64) {
+	t := *s
+	for i := range t {
+		if t[i].start == start {
+			last := len(t) - 1
+			t[i] = t[last]
+			t[last] = paneAt{}
+			*s = t[:last]
+			return
+		}
+	}
 }
 
 // lastPane caches a key's most recently touched pane of one spec; p is nil when unset or when
@@ -589,16 +630,20 @@ func (w *Window) keyOf(hs *hostState, kind string, bkey []byte, entity string, t
 		}
 		w.keys++
 		w.mu.Unlock()
-		n := len(featureList(kind))
-		ks = &keyState{kind: kind, key: key, entity: entity, panes: make([]map[int64]*pane, len(w.cfg.Windows)),
-			last: make([]lastPane, len(w.cfg.Windows)),
-			hist: make([][][]float64, len(w.cfg.Windows)), sorted: make([][][]float64, len(w.cfg.Windows)),
-			rank: kindRank[kind], lastSeen: t}
-		for i, s := range w.cfg.Windows {
-			if s.covers(kind) { // a spec that does not cover the kind never touches these
-				ks.panes[i] = map[int64]*pane{}
-				ks.hist[i] = make([][]float64, n)
-				ks.sorted[i] = make([][]float64, n)
+		n, nw := len(featureList(kind)), len(w.cfg.Windows)
+		if nw <= len(keyAlloc{}.panes) { // the usual few windows: the key's per-spec slices in one allocation
+			ka := &keyAlloc{}
+			ks = &ka.ks
+			ks.panes, ks.last, ks.hist, ks.sorted = ka.panes[:nw:nw], ka.last[:nw:nw], ka.hist[:nw:nw], ka.sorted[:nw:nw]
+		} else {
+			ks = &keyState{panes: make([]paneSet, nw), last: make([]lastPane, nw),
+				hist: make([][][]float64, nw), sorted: make([][][]float64, nw)}
+		}
+		ks.kind, ks.key, ks.entity, ks.rank, ks.lastSeen = kind, key, entity, kindRank[kind], t
+		for i := range w.cfg.Windows {
+			if w.covers[i][ks.rank] { // a spec that does not cover the kind never touches these
+				hb := make([][]float64, 2*n)
+				ks.hist[i], ks.sorted[i] = hb[:n:n], hb[n:]
 			}
 		}
 		hs.keys[key] = ks
@@ -630,7 +675,7 @@ func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, f upd)
 		if lp := &ks.last[i]; lp.p != nil && lp.start == ps {
 			p = lp.p
 		} else {
-			p = ks.panes[i][ps]
+			p = ks.panes[i].get(ps)
 		}
 		if p == nil {
 			if fr := hs.free[ks.rank]; len(fr) > 0 {
@@ -640,7 +685,7 @@ func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, f upd)
 			} else {
 				p = &pane{stats: make([]stat, n)}
 			}
-			ks.panes[i][ps] = p
+			ks.panes[i] = append(ks.panes[i], paneAt{ps, p})
 			ks.npanes++
 			hs.paneKeys[i][ps] = append(hs.paneKeys[i][ps], ks)
 		}
@@ -1054,7 +1099,8 @@ func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.Feat
 				}
 				ks.mark = hs.gen
 				minP, maxP := int64(math.MaxInt64), int64(math.MinInt64)
-				for ps := range ks.panes[i] {
+				for _, pa := range ks.panes[i] {
+					ps := pa.start
 					minP = min(minP, ps)
 					maxP = max(maxP, ps)
 				}
@@ -1062,7 +1108,7 @@ func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.Feat
 				to := min(lim, maxP+size)
 				for e := from; e <= to; e += slide {
 					for ps := e - size; ps < e; ps += slide {
-						if ks.panes[i][ps] != nil {
+						if ks.panes[i].get(ps) != nil {
 							cl = append(cl, closing{end: e, spec: i, ks: ks})
 							break
 						}
@@ -1109,14 +1155,14 @@ func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.Feat
 				continue
 			}
 			for _, ks := range keys {
-				if p := ks.panes[i][ps]; p != nil {
+				if p := ks.panes[i].get(ps); p != nil {
 					p.reset()
 					hs.free[ks.rank] = append(hs.free[ks.rank], p)
 				}
 				if ks.last[i].start == ps {
 					ks.last[i] = lastPane{} // the pane is recycled: never touch it through the cache
 				}
-				delete(ks.panes[i], ps)
+				ks.panes[i].del(ps)
 				ks.npanes--
 			}
 			delete(hs.paneKeys[i], ps)
@@ -1208,13 +1254,13 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 	flags := hs.flags[:0]
 	var events []string
 	for ps := end - size; ps < end; ps += slide { // one allocation for the sampled event ids
-		if p := ks.panes[spec][ps]; p != nil && len(p.events) > 0 {
+		if p := ks.panes[spec].get(ps); p != nil && len(p.events) > 0 {
 			events = make([]string, 0, w.cfg.MaxEventIDs)
 			break
 		}
 	}
 	for ps := end - size; ps < end; ps += slide {
-		p := ks.panes[spec][ps]
+		p := ks.panes[spec].get(ps)
 		if p == nil {
 			continue
 		}
