@@ -282,10 +282,10 @@ type pane struct {
 // keyState is one key on one host.
 type keyState struct {
 	kind, key, entity string
-	panes             []paneSet         // per spec: pane start (unix ns) -> pane
-	last              []lastPane        // per spec: the pane touched last (most events fall in it again)
-	hist              [][][]float64     // per spec, per feature: recent window values, oldest first
-	sorted            [][][]float64     // the same values, sorted
+	panes             []paneSet     // per spec: pane start (unix ns) -> pane
+	last              []lastPane    // per spec: the pane touched last (most events fall in it again)
+	hist              [][][]float64 // per spec, per feature: recent window values, oldest first
+	sorted            [][][]float64 // the same values, sorted
 	lastSeen          int64
 	rank              int   // kindRank[kind]
 	mark              int64 // hostState.gen when last collected by advance
