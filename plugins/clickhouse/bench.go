@@ -206,8 +206,19 @@ func RunBench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 	// o.Batch, routed by kind into host_metrics (default insert method); the old generic row
 	// encoder first, then the typed one (so the new path meets the bigger table).
 	if o.BenthosIO {
-		for i, enc := range []string{EncoderGeneric, EncoderTyped} {
-			prefix := run + "-output-" + enc
+		// The old configuration (generic encoder, 2 in flight: every batch its own INSERT), the
+		// generic encoder with the new in-flight default, and the new default (typed encoder +
+		// group commit).
+		paths := []struct {
+			enc      string
+			inFlight int
+		}{{EncoderGeneric, 2}, {EncoderGeneric, o.InFlight}, {EncoderTyped, o.InFlight}}
+		for i, p := range paths {
+			if i == 1 && p.inFlight == 2 {
+				continue
+			}
+			enc := p.enc
+			prefix := fmt.Sprintf("%s-output-%s-%d", run, enc, p.inFlight)
 			evs := BenchEventsOn(prefix, o.Rows, 1+i)
 			batches := make([]service.MessageBatch, 0, o.Rows/o.Batch+1)
 			for i := 0; i < len(evs); i += o.Batch {
@@ -218,10 +229,10 @@ func RunBench(ctx context.Context, o BenchOptions) (*BenchReport, error) {
 				batches = append(batches, b)
 			}
 			evs = nil
-			name := fmt.Sprintf("benthos clickhouse output, row_encoder=%s, max_in_flight %d -> host_metrics", enc, o.InFlight)
+			name := fmt.Sprintf("benthos clickhouse output, row_encoder=%s, max_in_flight %d -> host_metrics", enc, p.inFlight)
 			logf("%s: %d rows in batches of %d", name, o.Rows, o.Batch)
 			g0, b0 := GroupStats()
-			r, err := measure(ctx, w, name, o.Rows, func() error { return runOutputStream(ctx, o.DSN, o.Batch, o.InFlight, enc, batches) })
+			r, err := measure(ctx, w, name, o.Rows, func() error { return runOutputStream(ctx, o.DSN, o.Batch, p.inFlight, enc, batches) })
 			if err != nil {
 				return nil, err
 			}
