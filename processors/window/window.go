@@ -1282,7 +1282,8 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 		}
 	}
 	secs := s.Size.Seconds()
-	vals := make([]float64, len(feats))
+	vn := make([]float64, 2*len(feats)) // Values and Normalised in one allocation
+	vals := vn[:len(feats):len(feats)]
 	for i, f := range feats {
 		st := &merged[i]
 		var v float64
@@ -1319,7 +1320,7 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 		}
 		vals[i] = v
 	}
-	norm, spikes := w.normalise(ks, spec, vals)
+	norm, spikes := w.normalise(ks, spec, vals, vn[len(feats):])
 	for _, n := range spikes {
 		flags = append(flags, FlagSpike, FlagSpike+":"+n)
 	}
@@ -1376,11 +1377,10 @@ func mergeStat(d, s *stat, withSet bool) {
 	}
 }
 
-// normalise scales vals to 0..1 against the key's history for this window spec, records them,
-// and names the features whose robust z-score is a spike.
-func (w *Window) normalise(ks *keyState, spec int, vals []float64) ([]float64, []string) {
+// normalise scales vals to 0..1 into out (zeroed, as long as vals) against the key's history
+// for this window spec, records them, and names the features whose robust z-score is a spike.
+func (w *Window) normalise(ks *keyState, spec int, vals, out []float64) ([]float64, []string) {
 	feats := featureList(ks.kind)
-	out := make([]float64, len(vals))
 	var spikes []string
 	if len(vals) > 0 && ks.hist[spec][0] == nil {
 		// A key's first vector for this spec: one backing array for the first histCap values of
