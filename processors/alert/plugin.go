@@ -171,8 +171,8 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	out := make(service.MessageBatch, 0, len(batch))
 	eof := false
 	for _, msg := range batch {
-		if envelope.Type(msg) != envelope.TypeAlert {
-			eof = eof || envelope.IsEOF(msg)
+		if typ := envelope.Type(msg); typ != envelope.TypeAlert {
+			eof = eof || (typ == envelope.TypeControl && envelope.IsEOF(msg))
 			out = append(out, msg)
 			continue
 		}
