@@ -34,7 +34,8 @@ baseline (winsorised EWMA level and absolute deviation), a time-of-day profile u
 series better, and a decayed histogram of its own past surprises that calibrates the Gaussian tail of
 each new point, so a score means the same rarity on every series. A key still warming up (a process
 that just started) is judged for population_features against the other keys of its kind on its host
-(log-scale median and MAD of their recent values, blended into its own mean as its points accumulate)
+(log-scale median and MAD of their recent values, blended with earlier runs of the same program, then
+into its own mean as its points accumulate)
 and scored once it has been above them for population_windows consecutive windows, e.g. "cpu_percent
 98.6 is 8.9 σ above the median 0.05 of 143 recent process vectors on this host". Work and memory are O(1) per point and
 per series; the number of series is capped (least recently updated evicted, counted in

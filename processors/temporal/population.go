@@ -11,8 +11,12 @@ import (
 // no baseline of its own) against the other keys of its kind on the same host: per host, key
 // kind, window and feature, the layer keeps the values of the most recent vectors of every key
 // (popRing of them, one per key and window) on a log scale, u = sign(x)·ln(1+|x|), and their
-// median and MAD. A warming key's expected value is that median blended with the key's own mean
-// (in u) as its own points accumulate: with k own points and w = Warmup,
+// median and MAD. When earlier processes of the same program (entity name) were seen on the host,
+// their values (the last classRing, from other keys) are blended in first with weight
+// n/(n+classWeight): a compiler or a test binary that is always busy is judged against its own
+// earlier runs rather than against idle daemons. A warming key's expected value is that median
+// blended with the key's own mean (in u) as its own points accumulate: with k own points and
+// w = Warmup,
 //
 //	center = (w·median + k·own mean) / (w + k),  sigma = max((w·1.4826·MAD + k·1.2533·own dev) / (w + k), popSigmaFloor)
 //
@@ -32,7 +36,8 @@ import (
 // arrives, so every key of one window end is judged against the same population whatever order
 // the window stage emits them in, and a key is never judged against itself in the same window.
 // Memory: popRing float32 values per (host, kind, window, feature) in PopulationFeatures, with
-// the number of (host, kind, window) groups capped at maxPopGroups.
+// the number of (host, kind, window) groups capped at maxPopGroups; classRing values (and series
+// ids) per program, at most maxClasses programs per layer (later ones use the host population only).
 
 const (
 	// popRing is how many recent values (one per key and window) each population keeps.
