@@ -25,8 +25,8 @@ const (
 	fieldMaxEventIDs = "max_event_ids"
 	fieldKeyKinds    = "key_kinds"
 
-	// MetaEOF on a message flushes every window (end of a replay); the message passes on and
-	// the flushed vectors follow it.
+	// MetaEOF on a message ends the input (a replay's last message): the window in progress of
+	// every host and spec is closed (Window.End); the message passes on and those vectors follow it.
 	MetaEOF = envelope.MetaEOF
 )
 
@@ -54,7 +54,9 @@ Feature names and their order per key kind are fixed (processors/window/features
 `+"`ProcessFeatures`"+`, `+"`InterfaceFeatures`"+`, `+"`DeviceFeatures`"+`). Events older than a closed window are
 late: counted (amoskys_window_late_total), passed on, not aggregated. Output depends only on the
 events and their order, never on batch boundaries or the wall clock. A message with metadata
-amoskys_eof flushes every open window (end of a replay). State is sharded by host under locks, so
+amoskys_eof (the end of a replay) closes, per host and window spec, the window in progress: the one
+holding the latest event and ending within one slide of it, judged on the data there is (windows
+reaching further stay open: they would hold ever less of their length). State is sharded by host under locks, so
 pipeline.threads > 1 is safe; it is bounded by max_keys (gauge amoskys_window_keys), key_idle and
 max_seen.
 
@@ -183,7 +185,7 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	for _, msg := range batch {
 		out = append(out, msg)
 		if _, eof := msg.MetaGetMut(MetaEOF); eof {
-			for _, fv := range p.w.Flush() {
+			for _, fv := range p.w.End() {
 				out = append(out, envelope.NewFeatures(fv))
 			}
 			continue
@@ -220,8 +222,8 @@ func (p *processor) metrics() {
 }
 
 // Close flushes every window. A Benthos processor cannot emit from Close, so the flushed
-// vectors are counted and logged; replays end their input with an amoskys_eof message to get
-// them into the stream.
+// vectors are counted and logged; a replay ends its input with an amoskys_eof message, which
+// closes the windows in progress inside the stream (Window.End) before Close runs.
 func (p *processor) Close(context.Context) error {
 	n := len(p.w.Flush())
 	p.metrics()

@@ -588,6 +588,33 @@ func (w *Window) Flush() []*schemas.FeatureVector {
 	return out
 }
 
+// End closes, for every host, the windows that hold its latest event and end within one slide
+// of it (one window per spec: the one in progress), as at the end of a finite input: they are
+// judged with the data there is. Windows reaching further (a 1h window sliding by 5m has 12
+// holding the last event) stay open: they would be judged on ever less of their length.
+func (w *Window) End() []*schemas.FeatureVector {
+	var out []*schemas.FeatureVector
+	var hosts []string
+	for i := range w.shards {
+		sh := &w.shards[i]
+		sh.mu.Lock()
+		for h := range sh.hosts {
+			hosts = append(hosts, h)
+		}
+		sh.mu.Unlock()
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		sh := w.shardOf(h)
+		sh.mu.Lock()
+		if hs := sh.hosts[h]; hs != nil && hs.started {
+			out = append(out, w.advanceTo(hs, 0, false, true)...)
+		}
+		sh.mu.Unlock()
+	}
+	return out
+}
+
 func floorTo(t, d int64) int64 {
 	r := t % d
 	if r < 0 {
@@ -1072,7 +1099,13 @@ type closing struct {
 // windows (hs.paneKeys) and the keys whose idle time has come (hs.idle), not in every key the
 // host remembers.
 func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.FeatureVector {
-	if !flush {
+	return w.advanceTo(hs, limit, flush, false)
+}
+
+// advanceTo is advance; with end (the end of the input) each spec closes the windows ending at
+// or before the end of the slide holding the host's latest event, instead of at limit.
+func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schemas.FeatureVector {
+	if !flush && !end {
 		moved := false
 		for i, s := range w.cfg.Windows {
 			if floorTo(limit, int64(s.Slide)) > hs.closed[i] {
@@ -1087,6 +1120,9 @@ func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.Feat
 	for i, s := range w.cfg.Windows {
 		slide, size := int64(s.Slide), int64(s.Size)
 		lim := floorTo(limit, slide)
+		if end {
+			lim = floorTo(hs.wm, slide) + slide
+		}
 		if !flush && lim <= hs.closed[i] {
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -407,5 +408,33 @@ func TestEventsWithoutTimeAreNotAggregated(t *testing.T) {
 	}
 	if s := w.Stats(); s.Invalid != 1 || s.Keys != 0 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// End closes, per spec, only the window in progress (the one holding the latest event and
+// ending within one slide of it), not every later window that still holds some data.
+func TestEndClosesTheWindowsInProgress(t *testing.T) {
+	w, err := New(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s := 0; s <= 150; s += 10 { // 10:00:00 .. 10:02:30 (t0 is on the hour)
+		w.Add(&schemas.TelemetryEvent{ID: fmt.Sprintf("m%d", s), Kind: schemas.KindHostMetric, Host: "h1",
+			Time: t0.Add(time.Duration(s) * time.Second), Metric: &schemas.Metric{Name: "cpu.user", Value: float64(s)}})
+	}
+	var got []string
+	for _, fv := range w.End() {
+		if fv.KeyKind == KindHost {
+			got = append(got, fv.Window+" "+fv.End.Sub(t0).String())
+		}
+	}
+	want := []string{"1m 3m0s", "5m 3m0s", "1h 5m0s"}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("host windows closed at the end: %v, want %v", got, want)
+	}
+	if again := w.End(); len(again) != 0 {
+		t.Fatalf("a second End closed %d more windows", len(again))
 	}
 }
