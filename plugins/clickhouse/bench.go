@@ -345,7 +345,8 @@ func runOutputStream(ctx context.Context, dsn string, batch, inFlight int, encod
 	go func() { done <- stream.Run(ctx) }()
 	errs := make(chan error, len(batches))
 	sem := make(chan struct{}, inFlight) // as many batches in flight as the output takes
-	for _, b := range batches {
+	for i, b := range batches {
+		batches[i] = nil // an acknowledged batch is garbage, as in a running pipeline
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
