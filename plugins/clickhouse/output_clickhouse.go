@@ -13,6 +13,7 @@ import (
 	"github.com/amoskys/amoskys/internal/envelope"
 	"github.com/amoskys/amoskys/internal/metrics"
 	"github.com/amoskys/amoskys/plugins/warehouse"
+	"github.com/amoskys/amoskys/schemas"
 )
 
 // Plugin name and field names.
@@ -208,10 +209,6 @@ func (o *output) retry(ctx context.Context, op func() error) error {
 func Items(batch service.MessageBatch) []Item {
 	items := make([]Item, len(batch))
 	for i, msg := range batch {
-		payload := func() []byte {
-			b, _ := msg.AsBytes()
-			return b
-		}
 		var v any
 		var err error
 		t := envelope.Type(msg)
@@ -220,11 +217,18 @@ func Items(batch service.MessageBatch) []Item {
 			if !ok || r == "" {
 				r = "refused by an earlier stage (no reason given)"
 			}
-			items[i] = Item{DeadLetter: r, Payload: payload}
+			items[i] = Item{DeadLetter: r, Raw: msg}
 			continue
 		}
 		switch t {
 		case envelope.TypeTelemetry:
+			// The type is known: take the structured event without a second metadata lookup.
+			if st, serr := msg.AsStructured(); serr == nil {
+				if ev, ok := st.(*schemas.TelemetryEvent); ok {
+					v = ev
+					break
+				}
+			}
 			v, err = envelope.Event(msg)
 		case envelope.TypeFeatures:
 			v, err = envelope.Features(msg)
@@ -233,7 +237,7 @@ func Items(batch service.MessageBatch) []Item {
 		default:
 			err = fmt.Errorf("unknown message type %q", t)
 		}
-		items[i] = Item{Value: v, Err: err, Payload: payload}
+		items[i] = Item{Value: v, Err: err, Raw: msg}
 	}
 	return items
 }

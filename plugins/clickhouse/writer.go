@@ -29,6 +29,9 @@ type Item struct {
 	Value   any // *schemas.TelemetryEvent, *schemas.FeatureVector or *schemas.AlertEvent
 	Err     error
 	Payload func() []byte // the message as received, for dead_letter
+	// Raw is the message itself, asked for its bytes only when it goes to dead_letter (used
+	// when Payload is nil; saves a closure per message).
+	Raw interface{ AsBytes() ([]byte, error) }
 	// DeadLetter is the reason an earlier stage refused the message (metadata
 	// amoskys_dlq_reason): it goes to dead_letter as is, with source "pipeline".
 	DeadLetter string
@@ -171,6 +174,8 @@ func (w *Writer) Write(ctx context.Context, items []Item) (Result, error) {
 		var payload []byte
 		if it.Payload != nil {
 			payload = it.Payload()
+		} else if it.Raw != nil {
+			payload, _ = it.Raw.AsBytes()
 		}
 		source := w.Source
 		if it.DeadLetter != "" {
