@@ -41,6 +41,7 @@ type tableQueue struct {
 }
 
 type groupReq struct {
+	ctx  context.Context
 	data []byte
 	done chan error
 }
@@ -49,9 +50,11 @@ type groupReq struct {
 const defaultGroupBytes = 10 << 20
 
 // Insert hands data (whole RowBinary rows of table) to the table's group commit and waits for
-// the INSERT that holds it. data must stay untouched until Insert returns.
-func (c *coalescer) Insert(table string, data []byte) error {
-	r := &groupReq{data: data, done: make(chan error, 1)}
+// the INSERT that holds it. data must stay untouched until Insert returns. The group's INSERT
+// and its retries run under the context of the group's first batch (cancelled at shutdown: the
+// whole group then fails and is delivered again).
+func (c *coalescer) Insert(ctx context.Context, table string, data []byte) error {
+	r := &groupReq{ctx: ctx, data: data, done: make(chan error, 1)}
 	c.mu.Lock()
 	if c.tables == nil {
 		c.tables = map[string]*tableQueue{}
@@ -101,7 +104,7 @@ func (c *coalescer) lead(table string, q *tableQueue) {
 		}
 		groupInserts.Add(1)
 		groupBatches.Add(int64(len(group)))
-		err := c.insert(context.Background(), table, data)
+		err := c.insert(group[0].ctx, table, data)
 		for _, r := range group {
 			r.done <- err
 		}

@@ -32,7 +32,7 @@ func TestCoalescerGroups(t *testing.T) {
 	errs := make([]error, 5)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); errs[0] = c.Insert("t", []byte("a")) }()
+	go func() { defer wg.Done(); errs[0] = c.Insert(t.Context(), "t", []byte("a")) }()
 	waitPending := func(n int) {
 		require.Eventually(t, func() bool {
 			c.mu.Lock()
@@ -44,7 +44,7 @@ func TestCoalescerGroups(t *testing.T) {
 	waitPending(0) // "a" taken by the leader
 	for i, d := range []string{"b", "cd", "ef", "gh"} {
 		wg.Add(1)
-		go func() { defer wg.Done(); errs[i+1] = c.Insert("t", []byte(d)) }()
+		go func() { defer wg.Done(); errs[i+1] = c.Insert(t.Context(), "t", []byte(d)) }()
 		waitPending(i + 1)
 	}
 	close(release)

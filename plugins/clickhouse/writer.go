@@ -251,7 +251,7 @@ func (w *Writer) Write(ctx context.Context, items []Item) (Result, error) {
 	}
 	for _, table := range encOrder {
 		e := encoded[table]
-		if err := w.coalescer(rb).Insert(table, *e.buf); err != nil {
+		if err := w.coalescer(rb).Insert(ctx, table, *e.buf); err != nil {
 			w.count(StatusFailed, len(items))
 			return res, fmt.Errorf("inserting into %s: %w", table, err)
 		}
