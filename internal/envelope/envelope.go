@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
@@ -21,6 +22,9 @@ const (
 	// MetaEOF marks the control message that ends a finite input (a replay): stateful stages
 	// flush what they hold (the window stage its open windows) and pass it on.
 	MetaEOF = "amoskys_eof"
+	// MetaEOFTime, on the end-of-input message, is the end of the input's event-time range
+	// (RFC 3339, exclusive: a replay's --to) when it is known.
+	MetaEOFTime = "amoskys_eof_time"
 )
 
 // Message types carried in MetaType.
@@ -59,12 +63,30 @@ func IsEOF(msg *service.Message) bool {
 }
 
 // NewEOF makes the end-of-input control message: an empty JSON object (so that bloblang stages
-// in a user's pipeline read it without error), amoskys_type=control, amoskys_eof=true.
-func NewEOF() *service.Message {
+// in a user's pipeline read it without error), amoskys_type=control, amoskys_eof=true, and
+// amoskys_eof_time when end (the exclusive end of the input's event-time range) is known.
+func NewEOF(end time.Time) *service.Message {
 	m := service.NewMessage([]byte("{}"))
 	m.MetaSetMut(MetaType, TypeControl)
 	m.MetaSetMut(MetaEOF, true)
+	if !end.IsZero() {
+		m.MetaSetMut(MetaEOFTime, end.UTC().Format(time.RFC3339Nano))
+	}
 	return m
+}
+
+// EOFTime is the end of the input's range an end-of-input message carries (zero when none or
+// unreadable).
+func EOFTime(msg *service.Message) time.Time {
+	v, ok := msg.MetaGet(MetaEOFTime)
+	if !ok {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // Event returns the TelemetryEvent in msg, decoding and caching it if the message holds bytes.

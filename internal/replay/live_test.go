@@ -56,8 +56,10 @@ func TestReplayOfLivePeriodGivesLiveAlerts(t *testing.T) {
 	}
 	// The live period ends as a replay does, with the end-of-input control message: both judge
 	// the windows still open at the end (otherwise the live run drops them at shutdown).
+	to := evs[len(evs)-1].Time.Add(time.Second)
 	require.NoError(t, b.Publisher().Publish("telemetry", bus.Pack([]bus.Record{{Payload: []byte("{}"),
-		Metadata: map[string]string{envelope.MetaType: envelope.TypeControl, envelope.MetaEOF: "true"}}})))
+		Metadata: map[string]string{envelope.MetaType: envelope.TypeControl, envelope.MetaEOF: "true",
+			envelope.MetaEOFTime: to.Format(time.RFC3339Nano)}}})))
 	data, err := os.ReadFile(pipeline)
 	require.NoError(t, err)
 	sb := service.NewStreamBuilder()
@@ -74,7 +76,7 @@ func TestReplayOfLivePeriodGivesLiveAlerts(t *testing.T) {
 	require.NoError(t, stream.StopWithin(time.Minute))
 	<-done
 
-	from, to := evs[0].Time, evs[len(evs)-1].Time.Add(time.Second)
+	from := evs[0].Time
 	live, err := LiveAlerts(t.Context(), w, from, to, nil)
 	require.NoError(t, err)
 	require.NotEmpty(t, live, "the live run raised alerts (host %s)", host)

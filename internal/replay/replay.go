@@ -180,7 +180,7 @@ func run(ctx context.Context, opts Options, src Source) (*Result, error) {
 	var events int64
 	var readErr error
 	err = env.RegisterBatchInput(sourceName, service.NewConfigSpec(), func(*service.ParsedConfig, *service.Resources) (service.BatchInput, error) {
-		return &sourceInput{src: src, n: opts.BatchSize, count: &events, bar: bar, err: &readErr, json: opts.JSON}, nil
+		return &sourceInput{src: src, n: opts.BatchSize, count: &events, bar: bar, err: &readErr, json: opts.JSON, end: opts.To}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -237,6 +237,8 @@ type sourceInput struct {
 	json  bool
 	// eofSent: the end-of-input control message has gone out; the next read ends the input.
 	eofSent bool
+	end     time.Time // the replay's To: the end of the range the control message announces
+	last    time.Time // the latest event time sent (the range's end when To is not set)
 }
 
 func (s *sourceInput) Connect(context.Context) error { return nil }
@@ -251,10 +253,20 @@ func (s *sourceInput) ReadBatch(ctx context.Context) (service.MessageBatch, serv
 		return nil, nil, service.ErrEndOfInput
 	}
 	if len(evs) == 0 {
-		// The end: a control message flushes what stateful stages hold (the window stage's
-		// open windows), so the replay's last windows are judged like the others.
+		// The end: a control message with the end of the replayed range (To, else just after
+		// the last event) closes the windows that range holds (the window stage) and releases
+		// held-back alert counts, so the replay's last windows are judged like the others.
 		s.eofSent = true
-		return service.MessageBatch{envelope.NewEOF()}, func(context.Context, error) error { return nil }, nil
+		end := s.end
+		if end.IsZero() && !s.last.IsZero() {
+			end = s.last.Add(time.Nanosecond) // the range ends with the last event
+		}
+		return service.MessageBatch{envelope.NewEOF(end)}, func(context.Context, error) error { return nil }, nil
+	}
+	for _, ev := range evs {
+		if ev.Time.After(s.last) {
+			s.last = ev.Time
+		}
 	}
 	batch := make(service.MessageBatch, len(evs))
 	for i, ev := range evs {

@@ -70,7 +70,7 @@ func TestPluginEOFReleasesHeldCounts(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Len(t, out[0], 1, "the repeat is folded, its update held back")
-	eof := envelope.NewEOF()
+	eof := envelope.NewEOF(time.Time{})
 	out, err = p.ProcessBatch(t.Context(), service.MessageBatch{eof})
 	require.NoError(t, err)
 	require.Len(t, out[0], 2, "the control message, then the released update")
@@ -79,7 +79,7 @@ func TestPluginEOFReleasesHeldCounts(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "f1", a.ID)
 	require.EqualValues(t, 2, a.Count)
-	out, err = p.ProcessBatch(t.Context(), service.MessageBatch{envelope.NewEOF()})
+	out, err = p.ProcessBatch(t.Context(), service.MessageBatch{envelope.NewEOF(time.Time{})})
 	require.NoError(t, err)
 	require.Len(t, out[0], 1, "nothing held any more")
 }

@@ -93,7 +93,7 @@ func TestPluginShortcutsMatchProcess(t *testing.T) {
 		}
 		batch = append(batch, m)
 	}
-	batch = append(batch, envelope.NewEOF())
+	batch = append(batch, envelope.NewEOF(time.Time{}))
 	out, err := p.ProcessBatch(t.Context(), batch)
 	require.NoError(t, err)
 	var got []string

@@ -10,6 +10,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/amoskys/amoskys/internal/envelope"
+	"github.com/amoskys/amoskys/schemas"
 )
 
 const (
@@ -25,8 +26,9 @@ const (
 	fieldMaxEventIDs = "max_event_ids"
 	fieldKeyKinds    = "key_kinds"
 
-	// MetaEOF on a message ends the input (a replay's last message): the window in progress of
-	// every host and spec is closed (Window.End); the message passes on and those vectors follow it.
+	// MetaEOF on a message ends the input (a replay's last message): the windows ending by the
+	// end of the input's range (envelope.MetaEOFTime) are closed (Window.End), every open window
+	// without it (Window.Flush); the message passes on and the vectors follow it.
 	MetaEOF = envelope.MetaEOF
 )
 
@@ -54,9 +56,11 @@ Feature names and their order per key kind are fixed (processors/window/features
 `+"`ProcessFeatures`"+`, `+"`InterfaceFeatures`"+`, `+"`DeviceFeatures`"+`). Events older than a closed window are
 late: counted (amoskys_window_late_total), passed on, not aggregated. Output depends only on the
 events and their order, never on batch boundaries or the wall clock. A message with metadata
-amoskys_eof (the end of a replay) closes, per host and window spec, the window in progress: the one
-holding the latest event and ending within one slide of it, judged on the data there is (windows
-reaching further stay open: they would hold ever less of their length). State is sharded by host under locks, so
+amoskys_eof (the end of a replay) with amoskys_eof_time (the end of the input's event-time range: the
+replay's --to, else just after its last event) closes every window that ends by then: the windows
+allowed_lateness still held back and those the range ends with; a window the range cuts short stays
+open (judged on part of its length, its counts and rates would look like anomalies). Without
+amoskys_eof_time it flushes every open window. State is sharded by host under locks, so
 pipeline.threads > 1 is safe; it is bounded by max_keys (gauge amoskys_window_keys), key_idle and
 max_seen.
 
@@ -185,7 +189,11 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	for _, msg := range batch {
 		out = append(out, msg)
 		if _, eof := msg.MetaGetMut(MetaEOF); eof {
-			for _, fv := range p.w.End() {
+			end := p.w.Flush
+			if until := envelope.EOFTime(msg); !until.IsZero() {
+				end = func() []*schemas.FeatureVector { return p.w.End(until) }
+			}
+			for _, fv := range end() {
 				out = append(out, envelope.NewFeatures(fv))
 			}
 			continue
@@ -223,7 +231,7 @@ func (p *processor) metrics() {
 
 // Close flushes every window. A Benthos processor cannot emit from Close, so the flushed
 // vectors are counted and logged; a replay ends its input with an amoskys_eof message, which
-// closes the windows in progress inside the stream (Window.End) before Close runs.
+// closes the windows its range holds inside the stream (Window.End) before Close runs.
 func (p *processor) Close(context.Context) error {
 	n := len(p.w.Flush())
 	p.metrics()

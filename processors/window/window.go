@@ -588,11 +588,12 @@ func (w *Window) Flush() []*schemas.FeatureVector {
 	return out
 }
 
-// End closes, for every host, the windows that hold its latest event and end within one slide
-// of it (one window per spec: the one in progress), as at the end of a finite input: they are
-// judged with the data there is. Windows reaching further (a 1h window sliding by 5m has 12
-// holding the last event) stay open: they would be judged on ever less of their length.
-func (w *Window) End() []*schemas.FeatureVector {
+// End closes, for every host, the windows ending at or before until (the exclusive end of a
+// finite input's event-time range; zero: the host's latest event time), as at the end of a
+// replay: complete windows still held back by allowed_lateness, and those the range ends with.
+// A window the range cuts short stays open: judged on part of its length, its counts and rates
+// would look like anomalies.
+func (w *Window) End(until time.Time) []*schemas.FeatureVector {
 	var out []*schemas.FeatureVector
 	var hosts []string
 	for i := range w.shards {
@@ -608,7 +609,11 @@ func (w *Window) End() []*schemas.FeatureVector {
 		sh := w.shardOf(h)
 		sh.mu.Lock()
 		if hs := sh.hosts[h]; hs != nil && hs.started {
-			out = append(out, w.advanceTo(hs, 0, false, true)...)
+			limit := hs.wm
+			if !until.IsZero() {
+				limit = until.UnixNano()
+			}
+			out = append(out, w.advanceTo(hs, limit, false, true)...)
 		}
 		sh.mu.Unlock()
 	}
@@ -1102,8 +1107,8 @@ func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.Feat
 	return w.advanceTo(hs, limit, flush, false)
 }
 
-// advanceTo is advance; with end (the end of the input) each spec closes the windows ending at
-// or before the end of the slide holding the host's latest event, instead of at limit.
+// advanceTo is advance; with end (the end of the input) limit is the end of the input's range,
+// not a watermark: windows ending at or before it close, and a boundary need not have moved.
 func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schemas.FeatureVector {
 	if !flush && !end {
 		moved := false
@@ -1120,9 +1125,6 @@ func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schem
 	for i, s := range w.cfg.Windows {
 		slide, size := int64(s.Slide), int64(s.Size)
 		lim := floorTo(limit, slide)
-		if end {
-			lim = floorTo(hs.wm, slide) + slide
-		}
 		if !flush && lim <= hs.closed[i] {
 			continue
 		}

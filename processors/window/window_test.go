@@ -411,30 +411,42 @@ func TestEventsWithoutTimeAreNotAggregated(t *testing.T) {
 	}
 }
 
-// End closes, per spec, only the window in progress (the one holding the latest event and
-// ending within one slide of it), not every later window that still holds some data.
-func TestEndClosesTheWindowsInProgress(t *testing.T) {
-	w, err := New(DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for s := 0; s <= 150; s += 10 { // 10:00:00 .. 10:02:30 (t0 is on the hour)
-		w.Add(&schemas.TelemetryEvent{ID: fmt.Sprintf("m%d", s), Kind: schemas.KindHostMetric, Host: "h1",
-			Time: t0.Add(time.Duration(s) * time.Second), Metric: &schemas.Metric{Name: "cpu.user", Value: float64(s)}})
-	}
-	var got []string
-	for _, fv := range w.End() {
-		if fv.KeyKind == KindHost {
-			got = append(got, fv.Window+" "+fv.End.Sub(t0).String())
+// End closes the windows ending by the end of the input's range: with no range end, the
+// host's latest event time (the lateness holdback is released, the window the data cuts short
+// stays open); with one, every window ending by it.
+func TestEndClosesTheWindowsOfTheRange(t *testing.T) {
+	feed := func() *Window {
+		w, err := New(DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
 		}
+		for s := 0; s <= 185; s += 5 { // 12:00:00 .. 12:03:05 (t0 is on the hour)
+			w.Add(&schemas.TelemetryEvent{ID: fmt.Sprintf("m%d", s), Kind: schemas.KindHostMetric, Host: "h1",
+				Time: t0.Add(time.Duration(s) * time.Second), Metric: &schemas.Metric{Name: "cpu.user", Value: float64(s)}})
+		}
+		return w
 	}
-	want := []string{"1m 3m0s", "5m 3m0s", "1h 5m0s"}
-	slices.Sort(got)
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Fatalf("host windows closed at the end: %v, want %v", got, want)
+	closed := func(fvs []*schemas.FeatureVector) []string {
+		var got []string
+		for _, fv := range fvs {
+			if fv.KeyKind == KindHost {
+				got = append(got, fv.Window+" "+fv.End.Sub(t0).String())
+			}
+		}
+		slices.Sort(got)
+		return got
 	}
-	if again := w.End(); len(again) != 0 {
+	// The watermark (3:05 minus 10 s of lateness) has not closed the windows ending at 3:00.
+	w := feed()
+	if got, want := closed(w.End(time.Time{})), []string{"1m 3m0s", "5m 3m0s"}; !slices.Equal(got, want) {
+		t.Fatalf("closed at the end of the data: %v, want %v", got, want)
+	}
+	if again := w.End(time.Time{}); len(again) != 0 {
 		t.Fatalf("a second End closed %d more windows", len(again))
+	}
+	// A range ending at 4:00: the minute 3:00-4:00 and the 5m window ending then are whole.
+	w = feed()
+	if got, want := closed(w.End(t0.Add(4*time.Minute))), []string{"1m 3m0s", "1m 4m0s", "5m 3m0s", "5m 4m0s"}; !slices.Equal(got, want) {
+		t.Fatalf("closed at the end of the range: %v, want %v", got, want)
 	}
 }
