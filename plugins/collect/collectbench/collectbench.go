@@ -24,9 +24,9 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/amoskys/amoskys/internal/snmptest"
-	_ "github.com/amoskys/amoskys/plugins/collect/connections"
+	"github.com/amoskys/amoskys/plugins/collect/connections"
 	"github.com/amoskys/amoskys/plugins/collect/footprint"
-	_ "github.com/amoskys/amoskys/plugins/collect/host"
+	"github.com/amoskys/amoskys/plugins/collect/host"
 	"github.com/amoskys/amoskys/plugins/collect/process"
 	"github.com/amoskys/amoskys/plugins/collect/snmp"
 	_ "github.com/amoskys/amoskys/processors/normalise"
@@ -105,6 +105,10 @@ type Report struct {
 	SnapshotCPU     time.Duration // CPU per snapshot
 	PerProcessCPU   time.Duration // CPU per process per snapshot
 	SnapshotWall    time.Duration
+	ConnScanCPU     time.Duration // CPU per connections read (sock_diag dumps + diff + fd map when needed)
+	HostSampleCPU   time.Duration // CPU per host_metrics sample
+	PollCPU         time.Duration // snapshot + connections read + host sample: the cost per interval whatever the event rate
+	PerEventCPU     time.Duration // (collectors-phase CPU - polling) / events: the cost that grows with activity
 	Walks           []Walk
 	GoVersion, Host string
 }
@@ -244,6 +248,29 @@ func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 		rep.SnapshotWall = time.Since(t0) / time.Duration(o.Snapshots)
 		rep.PerProcessCPU = (cpuTime() - c0) / time.Duration(n)
 		rep.Processes = n / o.Snapshots
+	}
+	// The other two polls, timed alone the same way.
+	if cc, err := connections.NewCollector(connections.Config{Interval: time.Hour}); err == nil {
+		cc.Scan() // the first read maps every socket's owner
+		c0 := cpuTime()
+		for i := 0; i < o.Snapshots; i++ {
+			cc.Scan()
+		}
+		rep.ConnScanCPU = (cpuTime() - c0) / time.Duration(o.Snapshots)
+		_ = cc.Close()
+	}
+	hc := host.NewCollector(host.Config{Interval: time.Hour})
+	hc.Sample(ctx)
+	c0 = cpuTime()
+	for i := 0; i < o.Snapshots; i++ {
+		hc.Sample(ctx)
+	}
+	rep.HostSampleCPU = (cpuTime() - c0) / time.Duration(o.Snapshots)
+	rep.PollCPU = rep.SnapshotCPU + rep.ConnScanCPU + rep.HostSampleCPU
+	if polls := int64(rep.Run.Wall / o.Interval); rep.Run.Events > 0 {
+		if rest := rep.Run.CPU - time.Duration(polls)*rep.PollCPU; rest > 0 {
+			rep.PerEventCPU = rest / time.Duration(rep.Run.Events)
+		}
 	}
 	if on, _ := func() (bool, error) {
 		c, err := process.NewCollector(process.Config{Interval: time.Hour})
@@ -403,6 +430,16 @@ func Print(w io.Writer, r *Report) {
 	}
 	fmt.Fprintf(w, "snapshot (pid list by getdents + one /proc/PID/stat read per process, top-%d samples with fd count and io): %d processes, %s CPU and %s wall per snapshot, %s CPU per process\n\n",
 		r.Opts.SampleTopN, r.Processes, r.SnapshotCPU.Round(time.Microsecond), r.SnapshotWall.Round(time.Microsecond), r.PerProcessCPU.Round(100*time.Nanosecond))
+	if r.PollCPU > 0 {
+		fmt.Fprintf(w, "polling per %s interval, timed alone: process snapshot %s + connections read %s + host sample %s = %s CPU, %.3f%% of one core (what a quiet machine pays)\n",
+			r.Opts.Interval, r.SnapshotCPU.Round(time.Microsecond), r.ConnScanCPU.Round(time.Microsecond), r.HostSampleCPU.Round(time.Microsecond),
+			r.PollCPU.Round(time.Microsecond), float64(r.PollCPU)/float64(r.Opts.Interval)*100)
+		if r.PerEventCPU > 0 {
+			fmt.Fprintf(w, "the rest, per event (exec-time /proc reads, Benthos, normalise): %s CPU; at the %.1f events/s of this run that is %.3f%% of one core\n",
+				r.PerEventCPU.Round(time.Microsecond), r.Run.EventsPerS, r.Run.CorePct-float64(r.PollCPU)/float64(r.Opts.Interval)*100)
+		}
+		fmt.Fprintln(w)
+	}
 	if len(r.Walks) > 0 {
 		fmt.Fprintf(w, "| walk: ifTable + hrSWRunTable | varbinds | mean | p50 | p95 | max |\n|---|---|---|---|---|---|\n")
 		for _, x := range r.Walks {

@@ -24,7 +24,12 @@ func TestRunShort(t *testing.T) {
 	require.Positive(t, rep.Run.Events, "the collect stream produced events")
 	require.Positive(t, rep.Run.RSSMB)
 	require.Positive(t, rep.Processes)
+	require.Positive(t, rep.PollCPU, "the three polls are timed")
+	require.Positive(t, rep.Run.AnonMB)
+	require.Positive(t, rep.Run.FileMB)
 	var out bytes.Buffer
 	Print(&out, rep)
 	require.Contains(t, out.String(), "collectors minus baseline")
+	require.Contains(t, out.String(), "CPU per process")
+	require.Contains(t, out.String(), "polling per")
 }
