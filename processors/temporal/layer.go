@@ -424,7 +424,8 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 		}
 		n, hmed, hmad := sl.prior.stats(fv.End, &l.sbuf)
 		sl.prior.add(fv.End, u)
-		// Earlier processes of the same program are blended in (weight cn/(cn+classWeight)), so a
+		// Earlier processes of the same program are blended in (weight cn/(cn+classWeight), cn
+		// processes), so a
 		// compiler or a test binary that is always busy on this host is judged against earlier
 		// runs of itself rather than against idle daemons.
 		med, mad := hmed, hmad

@@ -13,7 +13,7 @@ import (
 // (popRing of them, one per key and window) on a log scale, u = sign(x)·ln(1+|x|), and their
 // median and MAD. When earlier processes of the same program (entity name) were seen on the host,
 // their values (the last classRing, from other keys) are blended in first with weight
-// n/(n+classWeight): a compiler or a test binary that is always busy is judged against its own
+// n/(n+classWeight), n the number of those other keys: a compiler or a test binary that is always busy is judged against its own
 // earlier runs rather than against idle daemons. A warming key's expected value is that median
 // blended with the key's own mean (in u) as its own points accumulate: with k own points and
 // w = Warmup,
@@ -46,9 +46,10 @@ const (
 	// earlier windows stays usable however many keys a window has.
 	popPendMax = popRing / 2
 	// classRing is how many recent values each program (entity name) keeps, classWeight the
-	// pseudo-count of the host population against them, maxClasses the programs tracked per layer.
+	// pseudo-count, in processes, of the host population against the program's earlier
+	// processes (1 earlier process weighs 20 %, 4 weigh 50 %), maxClasses the programs tracked.
 	classRing   = 16
-	classWeight = 8.0
+	classWeight = 4.0
 	maxClasses  = 16384
 	// popSigmaFloor is the smallest sigma of a blended baseline on the log scale: no population
 	// knows a new key's level better than within a factor e^0.5 ≈ 1.65 per sigma.
@@ -168,18 +169,25 @@ func (c *classPop) add(end time.Time, id uint64, u float64) {
 	c.pend++
 }
 
-// stats returns the count, median and MAD (u) of the values of earlier windows from series
-// other than id.
-func (c *classPop) stats(end time.Time, id uint64, scratch *[]float32) (n int, med, mad float64) {
+// stats returns the number of distinct series, and the median and MAD (u) of the values, of
+// earlier windows from series other than id. The evidence is counted in series, not values: one
+// long-lived process of a program says less about the program than as many separate runs.
+func (c *classPop) stats(end time.Time, id uint64, scratch *[]float32) (keys int, med, mad float64) {
 	pend := c.pend
 	if end.After(c.pendEnd) {
 		pend = 0
 	}
 	s := (*scratch)[:0]
+	var seen [classRing]uint64
 	for i := 0; i < min(c.total, classRing)-pend; i++ {
 		j := (c.total - pend - 1 - i) % classRing
-		if c.ids[j] != id {
-			s = append(s, c.vals[j])
+		if c.ids[j] == id {
+			continue
+		}
+		s = append(s, c.vals[j])
+		if !slices.Contains(seen[:keys], c.ids[j]) {
+			seen[keys] = c.ids[j]
+			keys++
 		}
 	}
 	*scratch = s
@@ -192,7 +200,7 @@ func (c *classPop) stats(end time.Time, id uint64, scratch *[]float32) (n int, m
 		s[i] = float32(math.Abs(float64(s[i]) - med))
 	}
 	slices.Sort(s)
-	return len(s), med, median32(s)
+	return keys, med, median32(s)
 }
 
 // popState is a warming series' own side of the prior: its mean and mean absolute deviation on
@@ -212,7 +220,7 @@ type popInfo struct {
 	n           int    // population values used
 	median, mad float64
 	class       string  // the key's program (entity name) when its history took part
-	classN      int     // its values
+	classN      int     // its earlier processes (keys)
 	classW      float64 // and their weight in the prior
 	classMed    float64 // and their median
 	run         int     // consecutive windows above
@@ -280,7 +288,7 @@ func popReason(name string, r Result, pi popInfo) string {
 		b = append(b, fmtNum(pi.classMed)...)
 		b = append(b, " of "...)
 		b = strconv.AppendInt(b, int64(pi.classN), 10)
-		b = append(b, " earlier vectors of "...)
+		b = append(b, " earlier processes of "...)
 		b = append(b, pi.class...)
 		b = append(b, ", weight "...)
 		b = strconv.AppendInt(b, int64(math.Round(100*pi.classW)), 10)
