@@ -275,3 +275,34 @@ func TestPopulationPriorProgramHistory(t *testing.T) {
 	}
 	require.NotNil(t, first.Score)
 }
+
+// A program's history is counted in processes: one long-lived busy process of a program does not
+// make a new busy process of the same program ordinary (it weighs 20 %), four of them do.
+func TestPopulationPriorProgramHistoryCountsProcesses(t *testing.T) {
+	run := func(earlier int) schemas.LayerResult {
+		l, rng := idleHost(t, DefaultLayerConfig(), 3)
+		var last schemas.LayerResult
+		for w := 4; w < 16; w++ {
+			end := t0.Add(time.Duration(w) * time.Minute)
+			feedIdle(l, rng, end)
+			for k := 0; k < earlier; k++ { // busy runs of "job", for windows 4..13
+				if w < 14 {
+					v := procVec(fmt.Sprintf("proc:%d@1", 5000+k), end, 95, 1e6)
+					v.Entity = "job"
+					l.Judge(v)
+				}
+			}
+			if w >= 14 {
+				v := procVec("proc:6000@1", end, 95, 1e6)
+				v.Entity = "job"
+				last = l.Judge(v)
+			}
+		}
+		return last
+	}
+	one := run(1)
+	require.NotNil(t, one.Score, one.Abstain)
+	require.Contains(t, one.Reasons[0].Text, "1 earlier processes of job, weight 20%")
+	four := run(4)
+	require.Nil(t, four.Score, "four earlier busy runs of the program: ordinary")
+}
