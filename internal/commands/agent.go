@@ -213,6 +213,10 @@ func runAgent(ctx context.Context, c *ucli.Context) error {
 	go func() { done <- stream.Run(context.Background()) }()
 	if cfg.Memory.TrimText {
 		footprint.TrimNowAndAfter(ctx, footprint.Settle, func(r footprint.TrimResult, err error) {
+			if errors.Is(err, footprint.ErrUnsupported) {
+				log.Debug("memory.trim_text: not on this system")
+				return
+			}
 			if err != nil {
 				log.Warn("memory.trim_text", "err", err)
 				return
