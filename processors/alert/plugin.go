@@ -192,31 +192,22 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 			out = append(out, msg)
 			continue
 		}
-		if a == nil {
-			continue
+		if a != nil {
+			out = p.emit(out, a)
 		}
-		nm := envelope.NewAlert(a)
-		nm.MetaSetMut("amoskys_alert_id", a.ID)
-		nm.MetaSetMut("amoskys_severity", string(a.Severity))
-		out = append(out, nm)
-		if p.hub != nil {
-			p.hub.Publish(a)
+		// Held-back updates whose interval this alert's event time passed, right after it: the
+		// same output whatever the batch boundaries (the watermark moves only here).
+		for _, a := range p.a.Flush() {
+			out = p.emit(out, a)
+			p.counts[OutcomeUpdated].Incr(1)
 		}
 	}
-	flush := p.a.Flush
 	if eof {
-		// End of input: the vectors its window flush produced are in this batch (the window
-		// stage emits them beside the control message); release every held-back count.
-		flush = p.a.FlushAll
-	}
-	for _, a := range flush() {
-		nm := envelope.NewAlert(a)
-		nm.MetaSetMut("amoskys_alert_id", a.ID)
-		nm.MetaSetMut("amoskys_severity", string(a.Severity))
-		out = append(out, nm)
-		p.counts[OutcomeUpdated].Incr(1)
-		if p.hub != nil {
-			p.hub.Publish(a)
+		// End of input: the vectors the window stage closed for it are in this batch (it emits
+		// them beside the control message); release every held-back count.
+		for _, a := range p.a.FlushAll() {
+			out = p.emit(out, a)
+			p.counts[OutcomeUpdated].Incr(1)
 		}
 	}
 	if ev := p.a.Evicted(); ev > p.lastEv {
@@ -228,6 +219,17 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 		return nil, nil
 	}
 	return []service.MessageBatch{out}, nil
+}
+
+// emit appends a as a message to out and publishes it to the in-process hub.
+func (p *processor) emit(out service.MessageBatch, a *schemas.AlertEvent) service.MessageBatch {
+	nm := envelope.NewAlert(a)
+	nm.MetaSetMut("amoskys_alert_id", a.ID)
+	nm.MetaSetMut("amoskys_severity", string(a.Severity))
+	if p.hub != nil {
+		p.hub.Publish(a)
+	}
+	return append(out, nm)
 }
 
 func (p *processor) Close(context.Context) error {

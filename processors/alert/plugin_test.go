@@ -1,6 +1,7 @@
 package alert
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -82,4 +83,44 @@ func TestPluginEOFReleasesHeldCounts(t *testing.T) {
 	out, err = p.ProcessBatch(t.Context(), service.MessageBatch{envelope.NewEOF(time.Time{})})
 	require.NoError(t, err)
 	require.Len(t, out[0], 1, "nothing held any more")
+}
+
+// Held-back count updates come out right after the alert whose event time releases them, so the
+// output is the same whatever the batch boundaries.
+func TestPluginOutputIndependentOfBatches(t *testing.T) {
+	var in []*schemas.AlertEvent
+	for i := 0; i < 120; i++ {
+		host := []string{"h1", "h2", "h3"}[i%3]
+		in = append(in, fused(fmt.Sprintf("f%d", i), host, "/bin/sh", t0.Add(time.Duration(i)*3*time.Second), 0.8, schemas.SeverityHigh, "r1"))
+	}
+	run := func(size int) []string {
+		conf, err := spec().ParseYAML(`{ update_interval: 10s, publish_local: false }`, nil)
+		require.NoError(t, err)
+		bp, err := newProcessor(conf, service.MockResources())
+		require.NoError(t, err)
+		defer bp.Close(t.Context())
+		var got []string
+		for i := 0; i < len(in); i += size {
+			var b service.MessageBatch
+			for _, a := range in[i:min(i+size, len(in))] {
+				c := *a
+				b = append(b, envelope.NewAlert(&c))
+			}
+			out, err := bp.ProcessBatch(t.Context(), b)
+			require.NoError(t, err)
+			for _, ob := range out {
+				for _, m := range ob {
+					a, err := envelope.Alert(m)
+					require.NoError(t, err)
+					got = append(got, fmt.Sprintf("%s %d %d %s", a.ID, a.Count, a.Version, a.LastSeen.Format(time.TimeOnly)))
+				}
+			}
+		}
+		return got
+	}
+	one := run(1)
+	require.Greater(t, len(one), 3)
+	for _, size := range []int{2, 7, 50, 120} {
+		require.Equal(t, one, run(size), "batches of %d", size)
+	}
 }
