@@ -1,0 +1,58 @@
+package envelope
+
+import (
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/stretchr/testify/require"
+
+	"github.com/amoskys/amoskys/schemas"
+)
+
+func TestTypeAndDecodeOnce(t *testing.T) {
+	m := service.NewMessage([]byte(`{"id":"e1","host":"h1","kind":"process_exec"}`))
+	require.Equal(t, TypeTelemetry, Type(m), "no metadata: telemetry")
+	ev, err := Event(m)
+	require.NoError(t, err)
+	again, err := EventOf(m)
+	require.NoError(t, err)
+	require.Same(t, ev, again, "decoded once, then taken back")
+	m.MetaSetMut(MetaType, "")
+	require.Equal(t, TypeTelemetry, Type(m))
+	m.MetaSet(MetaType, TypeAlert) // a string set through MetaSet reads the same
+	require.Equal(t, TypeAlert, Type(m))
+	_, err = Event(m)
+	require.ErrorIs(t, err, ErrWrongType)
+
+	fv := NewFeatures(&schemas.FeatureVector{ID: "f1"})
+	require.Equal(t, TypeFeatures, Type(fv))
+	got, err := FeaturesOf(fv)
+	require.NoError(t, err)
+	require.Equal(t, "f1", got.ID)
+}
+
+func TestEOF(t *testing.T) {
+	end := time.Date(2026, 11, 26, 12, 0, 0, 5, time.UTC)
+	m := NewEOF(end)
+	require.True(t, IsEOF(m))
+	require.Equal(t, TypeControl, Type(m))
+	require.True(t, EOFTime(m).Equal(end))
+	b, err := m.AsBytes()
+	require.NoError(t, err)
+	require.JSONEq(t, `{}`, string(b), "bloblang stages read an empty object")
+
+	open := NewEOF(time.Time{})
+	require.True(t, IsEOF(open))
+	require.True(t, EOFTime(open).IsZero(), "no range end")
+	require.False(t, IsEOF(NewEvent(&schemas.TelemetryEvent{ID: "x"})))
+}
+
+func TestAddLayerCopiesOnWrite(t *testing.T) {
+	m := NewEvent(&schemas.TelemetryEvent{ID: "x"})
+	AddLayer(m, schemas.LayerResult{Layer: schemas.LayerGeometric})
+	c := m.Copy()
+	AddLayer(c, schemas.LayerResult{Layer: schemas.LayerTemporal})
+	require.Len(t, Layers(m), 1, "the copy's layer is not the original's")
+	require.Len(t, Layers(c), 2)
+}
