@@ -125,9 +125,13 @@ func Alert(msg *service.Message) (*schemas.AlertEvent, error) {
 }
 
 func get[T any](msg *service.Message) (*T, error) {
-	if v, err := msg.AsStructured(); err == nil {
-		if p, ok := v.(*T); ok {
-			return p, nil
+	// Only a message already holding a structured value is asked for it: AsStructured on bytes
+	// would parse them into generic maps first, a second JSON decode beside ours.
+	if msg.HasStructured() {
+		if v, err := msg.AsStructured(); err == nil {
+			if p, ok := v.(*T); ok {
+				return p, nil
+			}
 		}
 	}
 	b, err := msg.AsBytes()

@@ -56,3 +56,37 @@ func TestAddLayerCopiesOnWrite(t *testing.T) {
 	require.Len(t, Layers(m), 1, "the copy's layer is not the original's")
 	require.Len(t, Layers(c), 2)
 }
+
+// A message of JSON bytes is decoded straight into the Go type (no generic parse first), and a
+// structured value of another shape (a bloblang mapping's output) still decodes.
+func TestDecodeFromBytesAndGenericStructure(t *testing.T) {
+	m := service.NewMessage([]byte(`{"id":"e2","host":"h2"}`))
+	require.False(t, m.HasStructured())
+	ev, err := Event(m)
+	require.NoError(t, err)
+	require.Equal(t, "h2", ev.Host)
+	require.True(t, m.HasStructured(), "the decoded value is kept")
+
+	g := service.NewMessage(nil)
+	g.SetStructured(map[string]any{"id": "e3", "host": "h3"})
+	ev, err = Event(g)
+	require.NoError(t, err)
+	require.Equal(t, "e3", ev.ID)
+
+	bad := service.NewMessage([]byte(`{not json`))
+	_, err = Event(bad)
+	require.Error(t, err)
+}
+
+// BenchmarkEventFromJSON is the first stage's decode of a bus message (JSON bytes):
+// go test -bench EventFromJSON -benchmem ./internal/envelope
+func BenchmarkEventFromJSON(b *testing.B) {
+	raw := []byte(`{"schema_version":1,"id":"bench-03-000000120","kind":"process_exec","time":"2026-11-25T14:00:12Z","host":"bench-03","source":"process","process":{"pid":1012,"ppid":1,"start_time":"2026-11-25T14:00:12Z","name":"curl","exe":"/usr/bin/curl","cmdline":"curl -c true","uid":1000,"euid":0,"user":"u","ancestry":[{"pid":1,"name":"systemd","exe":"/usr/lib/systemd/systemd"}]}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		m := service.NewMessage(raw)
+		if _, err := Event(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
