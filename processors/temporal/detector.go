@@ -186,28 +186,32 @@ var binEdges = func() [nBins]float64 {
 
 // Detector follows one series. The zero value is not ready: use NewDetector.
 type Detector struct {
-	cfg         Config
-	n           int
-	alpha       float64
-	alphaS      float64
-	alphaC      float64
-	level       ewm
-	diff        ewm
-	short       float64
-	prev        float64
-	lastT       time.Time
-	dt          float64 // EWMA of the sampling interval, seconds
-	season      []ewm
-	seasonN     []uint32
-	errFlat     float64 // EWMA of |x - flat baseline| before the update
-	errSeason   float64 // EWMA of |x - seasonal baseline| before the update
-	visitB      int     // bucket of the current visit
-	visitDay    int64
-	visitSum    float64
-	visitN      int
-	visitMaxRC  float64        // highest calibrated surprise in the current visit
-	seasonPeak  []float64      // per bucket: decayed daily maximum of calibrated surprise
-	hist        [nBins]float64 // Fenwick tree over the surprise bins (decayed weights)
+	cfg        Config
+	n          int
+	alpha      float64
+	alphaS     float64
+	alphaC     float64
+	level      ewm
+	diff       ewm
+	short      float64
+	prev       float64
+	lastT      time.Time
+	dt         float64 // EWMA of the sampling interval, seconds
+	season     []ewm
+	seasonN    []uint32
+	errFlat    float64 // EWMA of |x - flat baseline| before the update
+	errSeason  float64 // EWMA of |x - seasonal baseline| before the update
+	visitB     int     // bucket of the current visit
+	visitDay   int64
+	visitSum   float64
+	visitN     int
+	visitMaxRC float64         // highest calibrated surprise in the current visit
+	seasonPeak []float64       // per bucket: decayed daily maximum of calibrated surprise
+	hist       *[nBins]float64 // Fenwick tree over the surprise bins (decayed weights)
+	// ready: hist and the seasonal buffers are cleared for this series. They are first used at
+	// the second point, so a new or recycled detector prepares them then (prepare): a series
+	// that never gets a second point (a process seen in one window) costs no clearing.
+	ready       bool
 	histTotal   float64
 	histWeight  float64
 	avgRaw      float64 // short EWMA of capped raw surprise
@@ -233,11 +237,12 @@ func NewDetector(cfg Config) *Detector {
 	return d
 }
 
-// reset makes d exactly what NewDetector(cfg) returns, reusing its seasonal buffers (the layer
-// recycles evicted detectors this way instead of allocating).
+// reset makes d behave exactly as what NewDetector(cfg) returns, keeping its histogram and
+// seasonal buffers to be cleared at the second point (the layer recycles evicted detectors this
+// way instead of allocating).
 func (d *Detector) reset(cfg Config) {
 	cfg = cfg.withDefaults()
-	season, seasonN, seasonPeak := d.season, d.seasonN, d.seasonPeak
+	season, seasonN, seasonPeak, hist := d.season, d.seasonN, d.seasonPeak, d.hist
 	oldRefractory, oldDecay, wasInit := d.cfg.Refractory, d.peakDecay, d.alpha != 0
 	*d = Detector{} // cleared in place (a composite literal would be built, then copied)
 	d.cfg = cfg
@@ -252,18 +257,32 @@ func (d *Detector) reset(cfg Config) {
 			d.peakDecay = math.Pow(0.5, 1/float64(cfg.Refractory))
 		}
 	}
-	if cfg.Seasonal {
-		n := cfg.SeasonBuckets
-		if cap(season) >= n && cap(seasonN) >= n && cap(seasonPeak) >= n {
-			d.season, d.seasonN, d.seasonPeak = season[:n], seasonN[:n], seasonPeak[:n]
-			clear(d.season)
-			clear(d.seasonN)
-			clear(d.seasonPeak)
-		} else {
-			d.season = make([]ewm, n)
-			d.seasonN = make([]uint32, n)
-			d.seasonPeak = make([]float64, n)
-		}
+	d.season, d.seasonN, d.seasonPeak, d.hist = season, seasonN, seasonPeak, hist
+}
+
+// prepare clears (or allocates) the histogram and the seasonal buffers before their first use,
+// at the series' second point.
+func (d *Detector) prepare() {
+	d.ready = true
+	if d.hist == nil {
+		d.hist = new([nBins]float64)
+	} else {
+		clear(d.hist[:])
+	}
+	if !d.cfg.Seasonal {
+		d.season, d.seasonN, d.seasonPeak = nil, nil, nil
+		return
+	}
+	n := d.cfg.SeasonBuckets
+	if cap(d.season) >= n && cap(d.seasonN) >= n && cap(d.seasonPeak) >= n {
+		d.season, d.seasonN, d.seasonPeak = d.season[:n], d.seasonN[:n], d.seasonPeak[:n]
+		clear(d.season)
+		clear(d.seasonN)
+		clear(d.seasonPeak)
+	} else {
+		d.season = make([]ewm, n)
+		d.seasonN = make([]uint32, n)
+		d.seasonPeak = make([]float64, n)
 	}
 }
 
@@ -363,6 +382,9 @@ func (d *Detector) Update(t time.Time, x float64) Result {
 		}
 	}
 	d.lastT = t
+	if !d.ready && d.n >= 2 {
+		d.prepare()
+	}
 	if d.n == 1 {
 		d.level = ewm{mean: x}
 		d.short = x
@@ -375,7 +397,7 @@ func (d *Detector) Update(t time.Time, x float64) Result {
 	base, sigma := d.level.mean, math.Max(d.level.dev*madToSigma, d.scaleFloor(d.level.mean))
 	var b int
 	seasonal := false
-	if d.season != nil {
+	if d.cfg.Seasonal {
 		b = d.bucket(t)
 		if d.seasonN[b] >= minSeasonDays && d.errSeason < 0.8*d.errFlat {
 			seasonal = true
@@ -393,18 +415,22 @@ func (d *Detector) Update(t time.Time, x float64) Result {
 	}
 	zLevel := (x - base) / sigma
 	dx := x - d.prev
-	dsig := math.Max(d.diff.dev*madToSigma, d.scaleFloor(d.level.mean))
-	zDiff := (dx - d.diff.mean) / dsig
 	shortNext := d.short + d.alphaS*(x-d.short)
-	shortSigma := sigma * math.Sqrt(d.alphaS/(2-d.alphaS))
-	zShift := (shortNext - base) / shortSigma
 
 	r, z, kind := gaussSurprise(zLevel), zLevel, KindSpike
-	if s := gaussSurprise(zDiff); s > r && d.cfg.Jump {
-		r, z, kind = s, zDiff, KindChange
+	if d.cfg.Jump { // the signals' surprises only when they are on (they have no side effects)
+		dsig := math.Max(d.diff.dev*madToSigma, d.scaleFloor(d.level.mean))
+		zDiff := (dx - d.diff.mean) / dsig
+		if s := gaussSurprise(zDiff); s > r {
+			r, z, kind = s, zDiff, KindChange
+		}
 	}
-	if s := gaussSurprise(zShift); s > r && d.cfg.Shift {
-		r, z, kind = s, zShift, KindShift
+	if d.cfg.Shift {
+		shortSigma := sigma * math.Sqrt(d.alphaS/(2-d.alphaS))
+		zShift := (shortNext - base) / shortSigma
+		if s := gaussSurprise(zShift); s > r {
+			r, z, kind = s, zShift, KindShift
+		}
 	}
 
 	if d.n > d.cfg.Warmup {
@@ -416,7 +442,7 @@ func (d *Detector) Update(t time.Time, x float64) Result {
 		}
 		novel := -math.Log10(p)
 		rc := novel
-		if d.season != nil {
+		if d.cfg.Seasonal {
 			if rc <= d.seasonPeakNear(t) {
 				// This time of day has been this surprising on recent days (a nightly job).
 				novel *= d.cfg.Damp
@@ -445,7 +471,7 @@ func (d *Detector) Update(t time.Time, x float64) Result {
 	} else {
 		d.learnHist(r)
 	}
-	if d.season != nil {
+	if d.cfg.Seasonal {
 		d.errFlat += d.rate(d.cfg.Horizon) * (math.Abs(x-d.level.mean) - d.errFlat)
 		if d.seasonN[b] >= minSeasonDays {
 			d.errSeason += d.rate(d.cfg.Horizon) * (math.Abs(x-d.season[b].mean) - d.errSeason)
@@ -495,7 +521,7 @@ func (d *Detector) bucket(t time.Time) int {
 // inside it) and folds the visit's mean into the bucket when the visit ends, so each bucket
 // learns across days rather than following the last few points.
 func (d *Detector) learnSeason(t time.Time, x float64) {
-	if d.season == nil {
+	if !d.cfg.Seasonal {
 		return
 	}
 	b, day := d.bucket(t), t.Unix()/86400

@@ -141,6 +141,7 @@ func TestResolutionFloors(t *testing.T) {
 // TestCalibrationTreeMatchesDirectCount checks the Fenwick-tree histogram against a direct sum.
 func TestCalibrationTreeMatchesDirectCount(t *testing.T) {
 	d := NewDetector(DefaultConfig())
+	d.prepare() // as Update does at the second point
 	rng := rand.New(rand.NewPCG(3, 3))
 	var bins [nBins]float64
 	w := 1.0

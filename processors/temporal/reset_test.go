@@ -26,6 +26,17 @@ func TestResetDetectorIsNew(t *testing.T) {
 	used.SetMinSigma(3)
 	used.reset(cfg)
 	fresh := NewDetector(cfg)
+	if used.n != 0 || used.ready || fresh.ready {
+		t.Fatalf("after reset: %d points, buffers ready %v", used.n, used.ready)
+	}
+	// The histogram and seasonal buffers are cleared at the second point (a recycled detector
+	// keeps them until then): from there on the two are the same.
+	for i := 0; i < 2; i++ {
+		at := t0.Add(-time.Duration(2-i) * 5 * time.Minute)
+		if ra, rb := used.Update(at, 3), fresh.Update(at, 3); ra != rb {
+			t.Fatalf("point %d: %+v vs %+v", i, ra, rb)
+		}
+	}
 	if !reflect.DeepEqual(used, fresh) {
 		t.Fatalf("reset detector differs from a new one:\n%+v\n%+v", used, fresh)
 	}
