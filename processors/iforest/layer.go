@@ -49,13 +49,40 @@ type Layer struct {
 
 	mu      sync.Mutex
 	lastErr error // why no model is loaded, or why the last reload was refused
+	// noModel is the abstention while no model is loaded (built once per load attempt, not per vector).
+	noModel atomic.Pointer[string]
 }
+
+// xPool holds Judge's scratch vectors of model columns.
+var xPool = sync.Pool{New: func() any { return new([]float64) }}
 
 // loaded is a model plus the mapping from each distinct vector name list to model columns.
 type loaded struct {
 	m       *iforest.Model
 	mapping sync.Map // strings.Join(names, "\x00") -> []int (or error)
 	cached  atomic.Int32
+	// otherKind: key kind -> the abstention for vectors of that kind (at most maxMappings).
+	otherKind sync.Map
+	nOther    atomic.Int32
+	// The model's evidence strings, the same in every reason.
+	sha, trainedTo, threshold string
+}
+
+func newLoaded(m *iforest.Model) *loaded {
+	return &loaded{m: m, sha: strings.TrimPrefix(m.Checksum, "sha256:")[:12], trainedTo: m.Training.To.Format(time.RFC3339),
+		threshold: strconv.FormatFloat(m.Threshold, 'f', 4, 64)}
+}
+
+// otherKindReason is the abstention for a vector of key kind kind when the model judges another.
+func (c *loaded) otherKindReason(kind string) string {
+	if v, ok := c.otherKind.Load(kind); ok {
+		return v.(string)
+	}
+	r := "model " + strconv.Quote(c.m.Name) + " judges " + c.m.KeyKind + " feature vectors, not " + kind
+	if c.nOther.Add(1) <= maxMappings {
+		c.otherKind.Store(kind, r)
+	}
+	return r
 }
 
 // maxMappings bounds the name lists remembered per model (a stream has one per key kind).
@@ -124,13 +151,22 @@ func (l *Layer) Reload() (*iforest.Model, error) {
 			err = fmt.Errorf("model %s: %w", l.cfg.ModelPath, err)
 		}
 	}
+	var c *loaded
+	if err == nil {
+		c = newLoaded(m)
+	}
+	reason := "no isolation forest model loaded"
+	if err != nil {
+		reason += ": " + err.Error()
+	}
 	l.mu.Lock()
 	l.lastErr = err
+	l.noModel.Store(&reason)
 	l.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	l.cur.Store(&loaded{m: m})
+	l.cur.Store(c)
 	return m, nil
 }
 
@@ -171,15 +207,16 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 		Window: fv.Window, Source: fv.ID}
 	c := l.cur.Load()
 	if c == nil {
-		out.Abstain = "no isolation forest model loaded"
-		if err := l.LoadError(); err != nil {
-			out.Abstain += ": " + err.Error()
+		if r := l.noModel.Load(); r != nil {
+			out.Abstain = *r
+		} else {
+			out.Abstain = "no isolation forest model loaded"
 		}
 		return out
 	}
 	m := c.m
 	if m.KeyKind != "" && fv.KeyKind != m.KeyKind {
-		out.Abstain = fmt.Sprintf("model %q judges %s feature vectors, not %s", m.Name, m.KeyKind, fv.KeyKind)
+		out.Abstain = c.otherKindReason(fv.KeyKind)
 		return out
 	}
 	cols, err := c.columns(fv.Names)
@@ -187,7 +224,12 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 		out.Abstain = err.Error()
 		return out
 	}
-	x := make([]float64, len(cols))
+	xp := xPool.Get().(*[]float64)
+	defer xPool.Put(xp)
+	if cap(*xp) < len(cols) {
+		*xp = make([]float64, len(cols))
+	}
+	x := (*xp)[:len(cols)]
 	for j, i := range cols {
 		if i >= len(fv.Values) {
 			out.Abstain = fmt.Sprintf("feature vector has %d values for %d names", len(fv.Values), len(fv.Names))
@@ -210,6 +252,8 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 	if e.Outlier {
 		verdict = "above"
 	}
+	var raw string // built only when there is a reason
+	var text []byte
 	for _, f := range e.Features {
 		if len(out.Reasons) >= l.cfg.TopFeatures || f.Share < l.cfg.MinShare || f.Share == 0 {
 			break
@@ -218,24 +262,47 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 		if fv.Entity != "" && fv.KeyKind != window.KindHost {
 			name = fv.Entity + " " + f.Name
 		}
+		if out.Reasons == nil {
+			raw = strconv.FormatFloat(e.Score, 'f', 4, 64)
+			out.Reasons = make([]schemas.Reason, 0, min(l.cfg.TopFeatures, len(e.Features)))
+		}
+		value, median, q1, q3 := num(f.Value), num(f.Median), num(f.Q1), num(f.Q3)
+		// "<name> = <value> against a training median of <median> (middle half <q1>..<q3>): <share>% of
+		// the isolation; isolation score <s>, <within|above> the threshold <threshold>"
+		text = append(text[:0], name...)
+		text = append(text, " = "...)
+		text = append(text, value...)
+		text = append(text, " against a training median of "...)
+		text = append(text, median...)
+		text = append(text, " (middle half "...)
+		text = append(text, q1...)
+		text = append(text, ".."...)
+		text = append(text, q3...)
+		text = append(text, "): "...)
+		text = strconv.AppendFloat(text, 100*f.Share, 'f', 0, 64)
+		text = append(text, "% of the isolation; isolation score "...)
+		text = strconv.AppendFloat(text, e.Score, 'f', 3, 64)
+		text = append(text, ", "...)
+		text = append(text, verdict...)
+		text = append(text, " the threshold "...)
+		text = strconv.AppendFloat(text, e.Threshold, 'f', 3, 64)
 		out.Reasons = append(out.Reasons, schemas.Reason{
 			ID:    "feature:" + f.Name,
 			Title: f.Name + " isolates this window",
-			Text: fmt.Sprintf("%s = %s against a training median of %s (middle half %s..%s): %.0f%% of the isolation; isolation score %.3f, %s the threshold %.3f",
-				name, num(f.Value), num(f.Median), num(f.Q1), num(f.Q3), 100*f.Share, e.Score, verdict, e.Threshold),
+			Text:  string(text),
 			Score: f.Share,
 			Evidence: map[string]string{
 				"feature":     f.Name,
-				"value":       num(f.Value),
-				"median":      num(f.Median),
-				"q1":          num(f.Q1),
-				"q3":          num(f.Q3),
+				"value":       value,
+				"median":      median,
+				"q1":          q1,
+				"q3":          q3,
 				"share":       strconv.FormatFloat(f.Share, 'f', 4, 64),
-				"raw_score":   strconv.FormatFloat(e.Score, 'f', 4, 64),
-				"threshold":   strconv.FormatFloat(e.Threshold, 'f', 4, 64),
+				"raw_score":   raw,
+				"threshold":   c.threshold,
 				"model":       m.Name,
-				"model_sha":   strings.TrimPrefix(m.Checksum, "sha256:")[:12],
-				"trained_to":  m.Training.To.Format(time.RFC3339),
+				"model_sha":   c.sha,
+				"trained_to":  c.trainedTo,
 				"key_kind":    m.KeyKind,
 				"feature_set": m.FeatureSet,
 			},
