@@ -48,7 +48,8 @@ type BenchResult struct {
 // CPU groups of BenchResult.Split, by thread name: the Go runtime's threads keep the process
 // name (they also run the engine's work on the calling thread: parsing, planning); the engine
 // names its own (MergeMutate: background merges; QueryPipelineEx, ThreadPool, ...: the insert
-// pipelines). Threads that ended inside the window are counted in "exited".
+// pipelines). "exited": CPU of threads that ended between two samples; "final merge": the
+// OPTIMIZE FINAL that ends each measurement.
 const (
 	GroupGo     = "go+caller"
 	GroupMerge  = "merges"
@@ -57,9 +58,15 @@ const (
 	GroupFinal  = "final merge"
 )
 
-// threadCPU returns the CPU time of every live thread of the process, by group.
-func threadCPU() map[string]time.Duration {
-	out := map[string]time.Duration{}
+// threadStat is one thread's group (by its current name) and CPU time so far.
+type threadStat struct {
+	group string
+	cpu   time.Duration
+}
+
+// threads reads the CPU time and name of every live thread of the process.
+func threads() map[string]threadStat {
+	out := map[string]threadStat{}
 	self, _ := os.ReadFile("/proc/self/comm")
 	me := strings.TrimSpace(string(self))
 	ents, _ := os.ReadDir("/proc/self/task")
@@ -87,9 +94,36 @@ func threadCPU() map[string]time.Duration {
 		case strings.HasPrefix(comm, "MergeMutate"):
 			g = GroupMerge
 		}
-		out[g] += time.Duration(ut+stime) * time.Second / time.Duration(clockTicks)
+		out[e.Name()] = threadStat{group: g, cpu: time.Duration(ut+stime) * time.Second / time.Duration(clockTicks)}
 	}
 	return out
+}
+
+// cpuSplit samples the threads every 100 ms until stop is closed, and sends the CPU used by
+// each group. The engine's pool threads take the name of the task they run, so each interval
+// is credited to the name a thread has at its end (sampling often keeps that close).
+func cpuSplit(stop <-chan struct{}) <-chan map[string]time.Duration {
+	res := make(chan map[string]time.Duration, 1)
+	prev := threads()
+	go func() {
+		acc := map[string]time.Duration{}
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for done := false; !done; {
+			select {
+			case <-tick.C:
+			case <-stop:
+				done = true
+			}
+			cur := threads()
+			for tid, t := range cur {
+				acc[t.group] += max(t.cpu-prev[tid].cpu, 0)
+			}
+			prev = cur
+		}
+		res <- acc
+	}()
+	return res
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/task/TID/stat times (100 on Linux).
@@ -147,13 +181,18 @@ func BenchEventsOn(prefix string, n, day int) []*schemas.TelemetryEvent {
 // ... FINAL statement for the measurement's partition); that CPU is its "final merge" share.
 func measure(ctx context.Context, w warehouse.Warehouse, name string, rows int, optimize string, f func() error) (BenchResult, error) {
 	settle(ctx, w)
-	t0, c0, w0 := threadCPU(), cpuNow(), time.Now()
+	stop := make(chan struct{})
+	split := cpuSplit(stop)
+	c0, w0 := cpuNow(), time.Now()
 	if err := f(); err != nil {
+		close(stop)
 		return BenchResult{}, fmt.Errorf("%s: %w", name, err)
 	}
 	wall := time.Since(w0)
 	settle(ctx, w)
-	c1, t1 := cpuNow(), threadCPU()
+	close(stop)
+	t1 := <-split
+	c1 := cpuNow()
 	if err := w.Exec(ctx, optimize); err != nil {
 		return BenchResult{}, fmt.Errorf("%s: %w", optimize, err)
 	}
@@ -161,8 +200,8 @@ func measure(ctx context.Context, w warehouse.Warehouse, name string, rows int, 
 	r := BenchResult{Name: name, Rows: rows, Wall: wall, CPU: cpuNow() - c0, Split: map[string]time.Duration{}}
 	rest := c1 - c0
 	for g, d := range t1 {
-		r.Split[g] = max(d-t0[g], 0)
-		rest -= r.Split[g]
+		r.Split[g] = d
+		rest -= d
 	}
 	r.Split[GroupExited] = max(rest, 0)
 	r.Split[GroupFinal] = r.CPU - (c1 - c0)
