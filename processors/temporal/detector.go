@@ -240,8 +240,10 @@ func NewDetector(cfg Config) *Detector {
 // reset makes d behave exactly as what NewDetector(cfg) returns, keeping its histogram and
 // seasonal buffers to be cleared at the second point (the layer recycles evicted detectors this
 // way instead of allocating).
-func (d *Detector) reset(cfg Config) {
-	cfg = cfg.withDefaults()
+func (d *Detector) reset(cfg Config) { d.resetDefaulted(cfg.withDefaults()) }
+
+// resetDefaulted is reset of a configuration that already has its defaults (the layer's).
+func (d *Detector) resetDefaulted(cfg Config) {
 	season, seasonN, seasonPeak, hist := d.season, d.seasonN, d.seasonPeak, d.hist
 	oldRefractory, oldDecay, wasInit := d.cfg.Refractory, d.peakDecay, d.alpha != 0
 	*d = Detector{} // cleared in place (a composite literal would be built, then copied)

@@ -195,12 +195,12 @@ type group struct {
 	live int
 }
 
-// entry is one series: a feature of a group.
+// entry is one series: a feature of a group (its detector inline: one allocation per series).
 type entry struct {
 	name string
 	g    *group
 	idx  int // in g.els
-	det  *Detector
+	det  Detector
 }
 
 // NewLayer returns a layer.
@@ -252,19 +252,20 @@ func (l *Layer) unlink(e *entry) {
 // prefix; nil until a series of it exists), creating it (or recycling the least recently updated
 // series at the cap). i is the feature's position in the vector: where the series is looked for
 // first, so that a vector's series are found without hashing a key per feature.
-func (l *Layer) detector(gp **group, prefix []byte, i int, name string) *Detector {
+// sizeHint is the capacity of a new group's series (its vector's feature count).
+func (l *Layer) detector(gp **group, prefix []byte, i int, name string, sizeHint int) *Detector {
 	g := *gp
 	if g != nil {
 		if i < len(g.els) {
 			if el := g.els[i]; el != nil && el.Value.(*entry).name == name {
 				l.lru.MoveToFront(el)
-				return el.Value.(*entry).det
+				return &el.Value.(*entry).det
 			}
 		}
 		for _, el := range g.els {
 			if el != nil && el.Value.(*entry).name == name {
 				l.lru.MoveToFront(el)
-				return el.Value.(*entry).det
+				return &el.Value.(*entry).det
 			}
 		}
 	}
@@ -280,7 +281,7 @@ func (l *Layer) detector(gp **group, prefix []byte, i int, name string) *Detecto
 		l.lru.Remove(old)
 	}
 	if g == nil {
-		g = &group{key: string(prefix)}
+		g = &group{key: string(prefix), els: make([]*list.Element, 0, max(i+1, sizeHint))}
 		*gp = g
 	}
 	if g.live == 0 { // new, or emptied by the eviction above
@@ -309,17 +310,18 @@ func (l *Layer) detector(gp **group, prefix []byte, i int, name string) *Detecto
 	var e *entry
 	if reuse != nil { // no allocation at the cap: the evicted entry and detector become this series'
 		e = reuse.Value.(*entry)
-		e.det.reset(l.cfg.Detector)
+		e.det.resetDefaulted(l.cfg.Detector)
 		l.lru.MoveToFront(reuse)
 	} else {
-		e = &entry{det: NewDetector(l.cfg.Detector)}
+		e = &entry{}
+		e.det.resetDefaulted(l.cfg.Detector)
 		reuse = l.lru.PushFront(e)
 	}
 	e.name, e.g, e.idx = name, g, idx
 	g.els[idx] = reuse
 	g.live++
 	l.n++
-	return e.det
+	return &e.det
 }
 
 type scored struct {
@@ -375,7 +377,7 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 			continue
 		}
 		watched++
-		d := l.detector(&g, buf, i, name)
+		d := l.detector(&g, buf, i, name, len(fv.Names))
 		x := fv.Values[i]
 		finite := !math.IsNaN(x) && !math.IsInf(x, 0)
 		var sl *popSlot

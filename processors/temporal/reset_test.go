@@ -63,7 +63,7 @@ func TestEvictionRecyclesSeries(t *testing.T) {
 	l := NewLayer(cfg)
 	det := func(name string) *Detector {
 		g := l.groups["k"]
-		return l.detector(&g, []byte("k"), 0, name)
+		return l.detector(&g, []byte("k"), 0, name, 0)
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 50; i++ {
@@ -114,7 +114,7 @@ func TestSeriesMatchPlainLRU(t *testing.T) {
 			g := l.groups[prefix]
 			for i := 0; i < 1+r.IntN(6); i++ {
 				name := fmt.Sprint("f", r.IntN(7))
-				d := l.detector(&g, []byte(prefix), r.IntN(8), name)
+				d := l.detector(&g, []byte(prefix), r.IntN(8), name, 8)
 				rd := refDet(prefix + name)
 				ts := t0.Add(time.Duration(step) * time.Minute)
 				a, b := d.Update(ts, float64(step%11)), rd.Update(ts, float64(step%11))
