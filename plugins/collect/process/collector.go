@@ -21,7 +21,7 @@ const Source = "process"
 const (
 	LabelSeenBy        = "seen_by" // connector | snapshot | initial
 	LabelSignal        = "signal"  // process_exit killed by a signal
-	LabelDetails       = "details" // "partial" when /proc had gone before it could be read: name "?", no exe
+	LabelDetails       = "details" // "partial" when /proc had gone, or showed a later exec, when read: name "?", no exe
 	SeenByConnector    = "connector"
 	SeenBySnapshot     = "snapshot"
 	SeenByInitial      = "initial"
@@ -192,14 +192,18 @@ func (c *Collector) recvErr(err error) {
 var errDying = errors.New("process exiting: /proc details are gone")
 
 // dying says /proc showed a process already exited: a zombie or a task being reaped, whose exe
-// and cmdline are gone and whose parent reads 0 (not the real one) once it is no longer alive.
-// Under load the connector's exec is often handled that late.
+// and cmdline are gone and whose parent reads 0 (not the real one) once it is no longer alive, or
+// one past releasing its address space (PF_EXITING, no mm). Under load the connector's exec is
+// often handled that late.
 func dying(pid int32, d *details) bool {
-	return d.stat.State == 'Z' || d.stat.State == 'X' || d.stat.PPID == 0 && pid > 2
+	return d.stat.State == 'Z' || d.stat.State == 'X' || d.stat.PPID == 0 && pid > 2 ||
+		d.mm.known() && d.mm.Flags&pfExiting != 0
 }
 
 // execLoadLead bounds how long before its connector event an exec replaces the image /proc
-// shows (the end of the binary's loading: mapping segments and the interpreter).
+// shows (the end of the binary's loading: mapping segments and the interpreter). It is only a
+// fallback where the address-space layout cannot be read (see mmInfo): under load the real lead
+// is often longer.
 const execLoadLead = 5 * time.Millisecond
 
 // maxReadAhead bounds the datagrams read ahead for one exec.
@@ -207,14 +211,33 @@ const maxReadAhead = 1024
 
 // replacedDuring says whether the /proc details d, read for the exec event ev up to monotonic
 // time readEnd, may show a later image: the pid exec'd again (a shell exec'ing its last command
-// in place) before or while it was read. The evidence is a later exec of the pid, queued with a
-// timestamp before readEnd plus the load lead; the queue is drained without waiting first, so
-// every event the kernel has sent by now is looked at. When comm changed during the read (an
-// exec, or a rename by prctl), the exec event may still be on its way: it is waited for until
-// readEnd plus the lead, so a rename is not taken for an exec.
+// in place) before or while it was read. The kernel sends an exec's event only once the new
+// image is loaded, while /proc shows the new exe (and soon comm) from the start of the load, so a
+// later exec can be under way, unannounced, when this one's /proc is read. The evidence:
+//
+//   - the address-space layout read with d (mmInfo) is a new one still being loaded: a later
+//     exec had begun before the read (this exec's own load was over: its event came);
+//   - a stat read now shows a layout being loaded, or another layout than d's: an exec happened
+//     during the read, whose files may mix both images;
+//   - a later exec of the pid is queued with a timestamp before readEnd plus the load lead: it
+//     had finished before the read (the queue is drained without waiting first, so every event
+//     the kernel has sent by now is looked at).
+//
+// None of these sees a later exec past its load (layout complete) whose event the kernel has not
+// sent yet when the read begins: the few instructions between the loader's last store and the
+// event. Where the layout cannot be read (not root), a comm change during the read makes it wait
+// for the exec event until readEnd plus the lead, so a rename (prctl) is not taken for an exec;
+// with the layout known, a comm change alone is a rename.
 func (c *Collector) replacedDuring(ev *cnEvent, d *details, readEnd int64) bool {
-	st, err := c.fs.stat(ev.TGID)
-	changed := err == nil && st.Comm != d.stat.Comm
+	if d.mm.midExec() {
+		return true
+	}
+	st, mm, err := c.fs.statMM(ev.TGID)
+	layouts := err == nil && d.mm.known() && mm.known()
+	if layouts && mm.Flags&pfExiting == 0 && (mm.midExec() || mm.layout != d.mm.layout) {
+		return true
+	}
+	changed := err == nil && !layouts && st.Comm != d.stat.Comm
 	deadline := readEnd + int64(execLoadLead)
 	for {
 		if c.conn != nil {

@@ -449,11 +449,48 @@ func TestConnectorExecInPlace(t *testing.T) {
 			require.Contains(t, sh.Process.Cmdline, "exec /bin/sleep", "run %d", i)
 		} else {
 			require.NotEqual(t, "/usr/bin/sleep", sh.Process.Exe, "run %d: the first image is not the second", i)
+			require.NotEqual(t, "sleep", sh.Process.Name, "run %d: the first image is not the second", i)
+			require.Empty(t, sh.Process.Cmdline, "run %d: a partial exec claims no command line", i)
 		}
 	}
 	st := c.Stats()
 	require.Zero(t, st.Overruns)
 	t.Logf("%d in-place execs: %d first images emitted partial (%d on the whole host)", runs, partial, st.ReplacedExecs)
+}
+
+// TestLayoutOfLiveProcesses: as root the address-space layout of a running process is readable
+// and complete (not taken for an exec under way), a kernel thread's is unknown.
+func TestLayoutOfLiveProcesses(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the layout fields of /proc/PID/stat need ptrace access: root")
+	}
+	fs, err := newProcfs("/proc", 4096)
+	require.NoError(t, err)
+	_, self, err := fs.statMM(int32(os.Getpid()))
+	require.NoError(t, err)
+	require.True(t, self.known(), "%+v", self)
+	require.False(t, self.midExec())
+	cmd := exec.Command("/bin/sleep", "5")
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	// Start returns at the exec's point of no return, maybe before the load is over: a read then
+	// shows the fresh address space (midExec); it is complete soon after.
+	var d *details
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		d, err = fs.read(int32(cmd.Process.Pid), true)
+		require.NoError(t, err)
+		if !d.mm.midExec() || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	require.True(t, d.mm.known(), "%+v", d.mm)
+	require.False(t, d.mm.midExec(), "the load of sleep never ended: %+v", d.mm)
+	require.Equal(t, "/usr/bin/sleep", d.Exe)
+	require.NotEqual(t, self.layout, d.mm.layout)
+	if _, kt, err := fs.statMM(2); err == nil {
+		require.False(t, kt.known(), "kthreadd has no address space")
+	}
 }
 
 func describe(evs []*schemas.TelemetryEvent) string {

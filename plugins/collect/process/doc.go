@@ -14,8 +14,12 @@
 // process's identity: a reused pid is a new process.
 //
 // Labels: seen_by is connector, snapshot (found by reconciliation: the connector missed it) or
-// initial (running at start, with EmitInitial); details=partial marks an exec whose process was
-// gone before /proc could be read (name "?", parent and ancestry still right); signal is set on
+// initial (running at start, with EmitInitial); details=partial marks an exec whose image /proc
+// could not tell (name "?", no exe or cmdline; parent and ancestry still right): the process was
+// gone before /proc could be read, or had already begun a later exec of its own (a shell's
+// `exec prog`: the kernel announces an exec only once the image is loaded, /proc shows the next
+// one from the start of its load; the address-space layout in /proc/PID/stat, the re-read after
+// the details and the queued connector events tell it, Stats().ReplacedExecs); signal is set on
 // a process_exit killed by a signal (exit code 128+signal). A process_exit found by a snapshot
 // has no exit code.
 //

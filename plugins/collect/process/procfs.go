@@ -284,19 +284,112 @@ func (p *procfs) startTime(ticks uint64) time.Time {
 }
 
 func (p *procfs) stat(pid int32) (statInfo, error) {
+	st, _, err := p.statMM(pid)
+	return st, err
+}
+
+// statMM is stat plus the address-space fields of the same read.
+func (p *procfs) statMM(pid int32) (statInfo, mmInfo, error) {
 	bp := getBuf()
 	defer putBuf(bp)
 	b, err := readInto(p.path(pid, "stat"), *bp)
 	*bp = b
 	if err != nil {
-		return statInfo{}, err
+		return statInfo{}, mmInfo{}, err
 	}
-	return parseStat(b)
+	st, err := parseStat(b)
+	if err != nil {
+		return st, mmInfo{}, err
+	}
+	return st, parseStatMM(b), nil
+}
+
+// Task flags (PF_*, /proc/PID/stat field 9).
+const (
+	pfExiting = 0x00000004
+	pfKthread = 0x00200000
+)
+
+// mmInfo is the part of /proc/PID/stat that describes the address space: the task flags (field
+// 9) and the layout fields 26-28 (start_code, end_code, start_stack) and 45-51 (data, brk, argv
+// and environment bounds). An exec builds a new address space and swaps it in (with the new exe)
+// before loading the binary: until the loader is done, start_code and end_code read 0 (the fresh
+// mm's), and once it is done every layout field is the new image's (ASLR or not, the stack and
+// argument bounds move with the new argv and file name). So a live process whose layout reads 0 is
+// in the middle of an exec, and two reads with different layouts straddle one. Without ptrace
+// access (not root) the kernel prints start_code and end_code as 1 and the rest as 0: unknown.
+type mmInfo struct {
+	Flags  uint64
+	layout [10]uint64 // start_code, end_code, start_stack, start_data, end_data, start_brk, arg_start, arg_end, env_start, env_end
+	fields int        // fields after comm that were present
+}
+
+// known says the layout fields were present and readable (root, a kernel from 3.5 on).
+func (m mmInfo) known() bool {
+	return m.fields >= 51 && !(m.layout[0] == 1 && m.layout[1] == 1) && m.Flags&pfKthread == 0
+}
+
+// midExec says the address space is a new one still being loaded by an exec: a process that is
+// neither a kernel thread nor exiting (no mm, zeros too) whose code bounds are not set yet.
+func (m mmInfo) midExec() bool {
+	return m.known() && m.Flags&pfExiting == 0 && (m.layout[0] == 0 || m.layout[1] == 0)
+}
+
+// parseStatMM extracts mmInfo from a /proc/PID/stat line; fields absent or malformed stay 0 and
+// make known false (fields counts only the well-formed prefix).
+func parseStatMM(b []byte) mmInfo {
+	var m mmInfo
+	closeIdx := bytes.LastIndexByte(b, ')')
+	if closeIdx < 0 {
+		return m
+	}
+	rest := b[closeIdx+1:]
+	n := 2
+	for len(rest) > 0 && n < 51 {
+		k := 0
+		for k < len(rest) && asciiSpace[rest[k]] {
+			k++
+		}
+		rest = rest[k:]
+		if len(rest) == 0 {
+			break
+		}
+		k = 0
+		for k < len(rest) && !asciiSpace[rest[k]] {
+			k++
+		}
+		f := rest[:k]
+		rest = rest[k:]
+		n++
+		var i int
+		switch {
+		case n == 9:
+			i = -1
+		case n >= 26 && n <= 28:
+			i = n - 26
+		case n >= 45 && n <= 51:
+			i = n - 45 + 3
+		default:
+			continue
+		}
+		u, err := strconv.ParseUint(string(f), 10, 64)
+		if err != nil {
+			return mmInfo{}
+		}
+		if i < 0 {
+			m.Flags = u
+		} else {
+			m.layout[i] = u
+		}
+	}
+	m.fields = n
+	return m
 }
 
 // details is everything read at exec time.
 type details struct {
 	stat        statInfo
+	mm          mmInfo // from the same stat read, to tell whether a later exec was under way
 	status      statusInfo
 	StartTime   time.Time
 	Exe         string
@@ -321,11 +414,11 @@ func (p *procfs) exe(pid int32) (string, error) {
 }
 
 func (p *procfs) read(pid int32, full bool) (*details, error) {
-	st, err := p.stat(pid)
+	st, mm, err := p.statMM(pid)
 	if err != nil {
 		return nil, err
 	}
-	d := &details{stat: st, StartTime: p.startTime(st.StartTicks), TTY: ttyName(st.TTYNr)}
+	d := &details{stat: st, mm: mm, StartTime: p.startTime(st.StartTicks), TTY: ttyName(st.TTYNr)}
 	bp := getBuf()
 	defer putBuf(bp)
 	if b, err := readInto(p.path(pid, "status"), *bp); err == nil {
