@@ -208,10 +208,12 @@ type Detector struct {
 	visitMaxRC float64         // highest calibrated surprise in the current visit
 	seasonPeak []float64       // per bucket: decayed daily maximum of calibrated surprise
 	hist       *[nBins]float64 // Fenwick tree over the surprise bins (decayed weights)
-	// ready: hist and the seasonal buffers are cleared for this series. They are first used at
-	// the second point, so a new or recycled detector prepares them then (prepare): a series
+	// ready: hist is cleared for this series; seasonReady: the seasonal buffers are. hist is
+	// first used at the second point, the seasonal buffers when the first time-of-day visit
+	// ends (read as zeros until then), so a new or recycled detector prepares them then: a series
 	// that never gets a second point (a process seen in one window) costs no clearing.
 	ready       bool
+	seasonReady bool
 	histTotal   float64
 	histWeight  float64
 	avgRaw      float64 // short EWMA of capped raw surprise
@@ -238,8 +240,8 @@ func NewDetector(cfg Config) *Detector {
 }
 
 // reset makes d behave exactly as what NewDetector(cfg) returns, keeping its histogram and
-// seasonal buffers to be cleared at the second point (the layer recycles evicted detectors this
-// way instead of allocating).
+// seasonal buffers to be cleared when first needed (prepare, prepareSeason; the layer recycles
+// evicted detectors this way instead of allocating).
 func (d *Detector) reset(cfg Config) { d.resetDefaulted(cfg.withDefaults()) }
 
 // resetDefaulted is reset of a configuration that already has its defaults (the layer's).
@@ -262,8 +264,7 @@ func (d *Detector) resetDefaulted(cfg Config) {
 	d.season, d.seasonN, d.seasonPeak, d.hist = season, seasonN, seasonPeak, hist
 }
 
-// prepare clears (or allocates) the histogram and the seasonal buffers before their first use,
-// at the series' second point.
+// prepare clears (or allocates) the histogram before its first use, at the series' second point.
 func (d *Detector) prepare() {
 	d.ready = true
 	if d.hist == nil {
@@ -271,10 +272,12 @@ func (d *Detector) prepare() {
 	} else {
 		clear(d.hist[:])
 	}
-	if !d.cfg.Seasonal {
-		d.season, d.seasonN, d.seasonPeak = nil, nil, nil
-		return
-	}
+}
+
+// prepareSeason clears (or allocates) the seasonal buffers before their first write, when the
+// first time-of-day visit ends; until then every bucket has no days (seasonDays).
+func (d *Detector) prepareSeason() {
+	d.seasonReady = true
 	n := d.cfg.SeasonBuckets
 	if cap(d.season) >= n && cap(d.seasonN) >= n && cap(d.seasonPeak) >= n {
 		d.season, d.seasonN, d.seasonPeak = d.season[:n], d.seasonN[:n], d.seasonPeak[:n]
@@ -401,7 +404,7 @@ func (d *Detector) Update(t time.Time, x float64) Result {
 	seasonal := false
 	if d.cfg.Seasonal {
 		b = d.bucket(t)
-		if d.seasonN[b] >= minSeasonDays && d.errSeason < 0.8*d.errFlat {
+		if d.seasonDays(b) >= minSeasonDays && d.errSeason < 0.8*d.errFlat {
 			seasonal = true
 			base = d.season[b].mean
 			sigma = math.Max(d.errSeason*madToSigma, d.scaleFloor(base))
@@ -475,7 +478,7 @@ func (d *Detector) Update(t time.Time, x float64) Result {
 	}
 	if d.cfg.Seasonal {
 		d.errFlat += d.rate(d.cfg.Horizon) * (math.Abs(x-d.level.mean) - d.errFlat)
-		if d.seasonN[b] >= minSeasonDays {
+		if d.seasonDays(b) >= minSeasonDays {
 			d.errSeason += d.rate(d.cfg.Horizon) * (math.Abs(x-d.season[b].mean) - d.errSeason)
 		} else {
 			d.errSeason += d.rate(d.cfg.Horizon) * (math.Abs(x-d.level.mean) - d.errSeason)
@@ -535,7 +538,18 @@ func (d *Detector) learnSeason(t time.Time, x float64) {
 	d.visitN++
 }
 
+// seasonDays is the number of days bucket b has learnt.
+func (d *Detector) seasonDays(b int) uint32 {
+	if !d.seasonReady {
+		return 0
+	}
+	return d.seasonN[b]
+}
+
 func (d *Detector) foldVisit() {
+	if !d.seasonReady {
+		d.prepareSeason()
+	}
 	b, v := d.visitB, d.visitSum/float64(d.visitN)
 	d.seasonPeak[b] = math.Max(d.visitMaxRC, d.seasonPeak[b]*seasonPeakDecay)
 	d.visitSum, d.visitN, d.visitMaxRC = 0, 0, 0
@@ -554,6 +568,9 @@ var seasonPeakDecay = 0.7
 // seasonPeakNear is the highest recent daily peak surprise of t's bucket and its neighbours
 // (jobs drift by minutes), from buckets with at least minSeasonDays days.
 func (d *Detector) seasonPeakNear(t time.Time) float64 {
+	if !d.seasonReady {
+		return 0
+	}
 	b, nb := d.bucket(t), len(d.season)
 	m := 0.0
 	for _, k := range [3]int{(b + nb - 1) % nb, b, (b + 1) % nb} {

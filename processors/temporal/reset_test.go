@@ -26,13 +26,14 @@ func TestResetDetectorIsNew(t *testing.T) {
 	used.SetMinSigma(3)
 	used.reset(cfg)
 	fresh := NewDetector(cfg)
-	if used.n != 0 || used.ready || fresh.ready {
-		t.Fatalf("after reset: %d points, buffers ready %v", used.n, used.ready)
+	if used.n != 0 || used.ready || used.seasonReady || fresh.ready || fresh.seasonReady {
+		t.Fatalf("after reset: %d points, buffers ready %v %v", used.n, used.ready, used.seasonReady)
 	}
-	// The histogram and seasonal buffers are cleared at the second point (a recycled detector
-	// keeps them until then): from there on the two are the same.
+	// The histogram is cleared at the second point, the seasonal buffers when the first
+	// time-of-day visit ends (a recycled detector keeps them until then): from there on the two
+	// are the same.
 	for i := 0; i < 2; i++ {
-		at := t0.Add(-time.Duration(2-i) * 5 * time.Minute)
+		at := t0.Add(-time.Duration(2-i) * 40 * time.Minute) // 22:40 and 23:20: the visit of 22:30 ends
 		if ra, rb := used.Update(at, 3), fresh.Update(at, 3); ra != rb {
 			t.Fatalf("point %d: %+v vs %+v", i, ra, rb)
 		}
