@@ -99,7 +99,12 @@ type Layer struct {
 	sbuf    []float32            // and for population statistics
 	nclass  int                  // program histories kept (all slots)
 	nextID  uint64               // last series id given for program histories
+	spare   []*group             // groups emptied by eviction, for new keys (their slices kept)
+	cur     *group               // the group detector works on: never made spare
 }
+
+// maxSpareGroups bounds the emptied groups kept for reuse.
+const maxSpareGroups = 1024
 
 // popGroup holds the population statistics of one host+kind+window, by feature position.
 type popGroup struct {
@@ -245,6 +250,9 @@ func (l *Layer) unlink(e *entry) {
 	l.n--
 	if e.g.live == 0 {
 		delete(l.groups, e.g.key)
+		if e.g != l.cur && len(l.spare) < maxSpareGroups {
+			l.spare = append(l.spare, e.g)
+		}
 	}
 }
 
@@ -255,6 +263,7 @@ func (l *Layer) unlink(e *entry) {
 // sizeHint is the capacity of a new group's series (its vector's feature count).
 func (l *Layer) detector(gp **group, prefix []byte, i int, name string, sizeHint int) *Detector {
 	g := *gp
+	l.cur = g
 	if g != nil {
 		if i < len(g.els) {
 			if el := g.els[i]; el != nil && el.Value.(*entry).name == name {
@@ -281,8 +290,14 @@ func (l *Layer) detector(gp **group, prefix []byte, i int, name string, sizeHint
 		l.lru.Remove(old)
 	}
 	if g == nil {
-		g = &group{key: string(prefix), els: make([]*list.Element, 0, max(i+1, sizeHint))}
+		if n := len(l.spare); n > 0 { // every series of a spare group was unlinked: its els are nil
+			g, l.spare = l.spare[n-1], l.spare[:n-1]
+			g.key, g.els = string(prefix), g.els[:0]
+		} else {
+			g = &group{key: string(prefix), els: make([]*list.Element, 0, max(i+1, sizeHint))}
+		}
 		*gp = g
+		l.cur = g
 	}
 	if g.live == 0 { // new, or emptied by the eviction above
 		l.groups[g.key] = g
