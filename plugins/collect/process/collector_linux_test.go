@@ -183,9 +183,11 @@ func TestConnectorSetuidByNobody(t *testing.T) {
 	require.NoError(t, os.Chmod(bin, os.ModeSetuid|0o755)) // Go FileMode: 0o4755 would drop the bit
 
 	_, s := collect(t, Config{Interval: time.Hour, UseConnector: ConnectorOn})
-	cmd := exec.Command(bin, "1")
+	// It runs until its exec is reported, so /proc is there to read however loaded the machine.
+	cmd := exec.Command(bin, "30")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	require.NoError(t, cmd.Run())
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	ev := s.wait(t, "setuid exec", isProc(schemas.KindProcessExec, cmd.Process.Pid))
 	require.Equal(t, uint32(65534), ev.Process.UID)
 	require.Equal(t, uint32(0), ev.Process.EUID, "setuid root: euid 0")
@@ -212,9 +214,10 @@ func TestConnectorDeletedExeAndStdioSocket(t *testing.T) {
 	defer sock.Close()
 	defer syscall.Close(fds[1])
 	// Open the binary, delete it, then execute the open file (fexecve): exe reads "... (deleted)".
-	cmd := exec.Command("/bin/sh", "-c", "exec 3<"+bin+"; rm "+bin+"; exec /proc/self/fd/3 1")
+	cmd := exec.Command("/bin/sh", "-c", "exec 3<"+bin+"; rm "+bin+"; exec /proc/self/fd/3 30")
 	cmd.Stdin = sock
 	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	ev := s.wait(t, "exec of deleted binary", func(ev *schemas.TelemetryEvent) bool {
 		return ev.Kind == schemas.KindProcessExec && int(ev.Process.PID) == cmd.Process.Pid && ev.Process.Exe == bin
 	})
@@ -222,7 +225,6 @@ func TestConnectorDeletedExeAndStdioSocket(t *testing.T) {
 	require.Equal(t, bin, ev.Process.Exe)
 	require.True(t, ev.Process.StdioSocket)
 	require.GreaterOrEqual(t, ev.Process.SocketFDs, int32(1))
-	_ = cmd.Wait()
 }
 
 func TestSnapshotOnlyReconcilesAndSamples(t *testing.T) {
