@@ -516,10 +516,14 @@ func sameStart(a, b time.Time) bool {
 	return d > -startSlack && d < startSlack
 }
 
+// sampleCand is a copy of what a sample needs from its proc, taken under c.mu: samples are built
+// after the lock is released, while exec handling may rewrite the proc.
 type sampleCand struct {
-	e   *proc
-	st  statInfo
-	cpu float64
+	pid       int32
+	exe       string
+	uid, euid uint32
+	st        statInfo
+	cpu       float64
 }
 
 // SnapshotOnce takes one snapshot now (reconciliation and samples, as every Interval does) and
@@ -614,7 +618,7 @@ func (c *Collector) snapshot(ctx context.Context, initial bool) int {
 			if el > 0 {
 				cpu = float64(ticks-e.cpuTicks) / clkTck / el * 100
 			}
-			cands = append(cands, sampleCand{e: e, st: st, cpu: cpu})
+			cands = append(cands, sampleCand{pid: e.pid, exe: e.exe, uid: e.uid, euid: e.euid, st: st, cpu: cpu})
 		}
 		e.cpuTicks, e.sampledAt, e.sampled = ticks, wall, true
 	}
@@ -655,7 +659,7 @@ func (c *Collector) samples(ctx context.Context, cands []sampleCand, t time.Time
 		if cands[i].cpu != cands[j].cpu {
 			return cands[i].cpu > cands[j].cpu
 		}
-		return cands[i].e.pid < cands[j].e.pid
+		return cands[i].pid < cands[j].pid
 	})
 	if n := c.cfg.SampleTopN; n > 0 && len(cands) > n {
 		cands = cands[:n]
@@ -663,8 +667,8 @@ func (c *Collector) samples(ctx context.Context, cands []sampleCand, t time.Time
 	out := make([]*schemas.TelemetryEvent, 0, len(cands))
 	for _, s := range cands {
 		te := c.newEvent(schemas.KindProcessSample, t, SeenBySnapshot)
-		p := &schemas.Process{PID: s.e.pid, PPID: s.st.PPID, StartTime: c.fs.startTime(s.st.StartTicks),
-			Name: s.st.Comm, Exe: s.e.exe, UID: s.e.uid, EUID: s.e.euid,
+		p := &schemas.Process{PID: s.pid, PPID: s.st.PPID, StartTime: c.fs.startTime(s.st.StartTicks),
+			Name: s.st.Comm, Exe: s.exe, UID: s.uid, EUID: s.euid,
 			CPUPercent: s.cpu, Threads: s.st.Threads}
 		if p.Name == "" {
 			p.Name = "?"
@@ -672,10 +676,10 @@ func (c *Collector) samples(ctx context.Context, cands []sampleCand, t time.Time
 		if s.st.RSSPages > 0 {
 			p.RSSBytes = uint64(s.st.RSSPages) * uint64(pageSize)
 		}
-		if n, err := fdCount(c.snap.path(c.fs.root, s.e.pid, "fd"), c.snap.dents()); err == nil {
+		if n, err := fdCount(c.snap.path(c.fs.root, s.pid, "fd"), c.snap.dents()); err == nil {
 			p.FDs = n
 		}
-		if b, err := readInto(c.snap.path(c.fs.root, s.e.pid, "io"), c.snap.buf); err == nil {
+		if b, err := readInto(c.snap.path(c.fs.root, s.pid, "io"), c.snap.buf); err == nil {
 			c.snap.buf = b
 			p.ReadBytes, p.WriteBytes = parseIO(b)
 		}

@@ -265,15 +265,15 @@ func TestSamplesTopN(t *testing.T) {
 	require.NoError(t, err)
 	self := int32(os.Getpid())
 	cands := []sampleCand{
-		{e: &proc{pid: self}, st: statInfo{Comm: "a", Threads: 1}, cpu: 5},
-		{e: &proc{pid: self}, st: statInfo{Comm: "b", Threads: 1}, cpu: 50},
-		{e: &proc{pid: self}, st: statInfo{Comm: "c", Threads: 1}, cpu: 20},
+		{pid: self, st: statInfo{Comm: "a", Threads: 1}, cpu: 5},
+		{pid: self, st: statInfo{Comm: "b", Threads: 1}, cpu: 50},
+		{pid: self, st: statInfo{Comm: "c", Threads: 1}, cpu: 20},
 	}
 	evs := c.samples(t.Context(), cands, time.Unix(1e9, 0))
 	require.Len(t, evs, 2)
 	require.Equal(t, "b", evs[0].Process.Name)
 	require.Equal(t, "c", evs[1].Process.Name)
-	require.Positive(t, evs[0].Process.FDs, "fds read through gopsutil")
+	require.Positive(t, evs[0].Process.FDs, "fds counted from /proc/PID/fd")
 }
 
 func BenchmarkSnapshot(b *testing.B) {
