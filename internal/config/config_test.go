@@ -219,6 +219,8 @@ func TestServerWarehouseDSN(t *testing.T) {
 	abs, err := filepath.Abs(corpus)
 	require.NoError(t, err)
 	require.Equal(t, "clickhouse://clickhouse:9000/amoskys?ca_file="+url.QueryEscape(filepath.Join(abs, "certs/ca.pem"))+
+		"&cert_file="+url.QueryEscape(filepath.Join(abs, "certs/cert.pem"))+
+		"&key_file="+url.QueryEscape(filepath.Join(abs, "certs/key.pem"))+
 		"&password_env=CLICKHOUSE_PASSWORD&secure=true&user_env=CLICKHOUSE_USER", c.WarehouseDSN())
 	require.Equal(t, "postgres://amoskys@postgres:5432/amoskys?sslmode=disable", c.BusDSN())
 }

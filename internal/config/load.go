@@ -129,7 +129,13 @@ func (c *Config) WarehouseDSN() string {
 	set("password_env", c.Warehouse.PasswordEnv)
 	if c.Warehouse.TLS.Enabled() {
 		set("secure", "true")
-		set("ca_file", c.Path(c.Warehouse.TLS.CAFile))
+		if c.Warehouse.TLS.CAFile != "" {
+			set("ca_file", c.Path(c.Warehouse.TLS.CAFile))
+		}
+		if c.Warehouse.TLS.CertFile != "" { // client certificate: both files, validated together
+			set("cert_file", c.Path(c.Warehouse.TLS.CertFile))
+			set("key_file", c.Path(c.Warehouse.TLS.KeyFile))
+		}
 	}
 	if len(q) == 0 {
 		return base
