@@ -1,4 +1,7 @@
-package e2e
+// Package cpuburn holds issue 7's CPU-burn must-show. It is its own package, so its own test
+// process: its alerts live in the process-wide alert store, which the dashboard test of
+// tests/e2e must not see.
+package cpuburn
 
 import (
 	"context"
@@ -30,6 +33,21 @@ import (
 )
 
 const burnHost = "e2e-cpu-burn"
+
+const token = "cpuburn-token-0123456789abcdef"
+
+func moduleRoot(t *testing.T) string {
+	dir, err := os.Getwd()
+	require.NoError(t, err)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		require.NotEqual(t, parent, dir, "go.mod not found")
+		dir = parent
+	}
+}
 
 // TestCPUBurnAlertOnDefaultConfig is issue 7's must-show on the embedded default: `amoskys run`
 // with the repository's config.yaml (collect and detect pipelines as shipped, embedded chDB),
