@@ -564,9 +564,8 @@ func (w *Window) Add(ev *schemas.TelemetryEvent) []*schemas.FeatureVector {
 	return out
 }
 
-// Flush closes every window of every host, as at the end of input or on shutdown.
-func (w *Window) Flush() []*schemas.FeatureVector {
-	var out []*schemas.FeatureVector
+// sortedHosts lists every host with state, sorted, so that end-of-input output is deterministic.
+func (w *Window) sortedHosts() []string {
 	var hosts []string
 	for i := range w.shards {
 		sh := &w.shards[i]
@@ -577,7 +576,13 @@ func (w *Window) Flush() []*schemas.FeatureVector {
 		sh.mu.Unlock()
 	}
 	sort.Strings(hosts)
-	for _, h := range hosts {
+	return hosts
+}
+
+// Flush closes every window of every host, as at the end of input or on shutdown.
+func (w *Window) Flush() []*schemas.FeatureVector {
+	var out []*schemas.FeatureVector
+	for _, h := range w.sortedHosts() {
 		sh := w.shardOf(h)
 		sh.mu.Lock()
 		if hs := sh.hosts[h]; hs != nil {
@@ -595,17 +600,7 @@ func (w *Window) Flush() []*schemas.FeatureVector {
 // would look like anomalies.
 func (w *Window) End(until time.Time) []*schemas.FeatureVector {
 	var out []*schemas.FeatureVector
-	var hosts []string
-	for i := range w.shards {
-		sh := &w.shards[i]
-		sh.mu.Lock()
-		for h := range sh.hosts {
-			hosts = append(hosts, h)
-		}
-		sh.mu.Unlock()
-	}
-	sort.Strings(hosts)
-	for _, h := range hosts {
+	for _, h := range w.sortedHosts() {
 		sh := w.shardOf(h)
 		sh.mu.Lock()
 		if hs := sh.hosts[h]; hs != nil && hs.started {

@@ -57,21 +57,10 @@ func parseStatComm(b []byte, comm func([]byte) string) (statInfo, error) {
 	var err error
 	n := 2
 	for len(rest) > 0 && n < 24 {
-		// Skip separators (strings.Fields semantics for ASCII whitespace).
-		k := 0
-		for k < len(rest) && asciiSpace[rest[k]] {
-			k++
-		}
-		rest = rest[k:]
-		if len(rest) == 0 {
+		var f []byte
+		if f, rest = nextField(rest); f == nil {
 			break
 		}
-		k = 0
-		for k < len(rest) && !asciiSpace[rest[k]] {
-			k++
-		}
-		f := rest[:k]
-		rest = rest[k:]
 		n++
 		var v int64
 		var u uint64
@@ -346,20 +335,10 @@ func parseStatMM(b []byte) mmInfo {
 	rest := b[closeIdx+1:]
 	n := 2
 	for len(rest) > 0 && n < 51 {
-		k := 0
-		for k < len(rest) && asciiSpace[rest[k]] {
-			k++
-		}
-		rest = rest[k:]
-		if len(rest) == 0 {
+		var f []byte
+		if f, rest = nextField(rest); f == nil {
 			break
 		}
-		k = 0
-		for k < len(rest) && !asciiSpace[rest[k]] {
-			k++
-		}
-		f := rest[:k]
-		rest = rest[k:]
 		n++
 		var i int
 		switch {
@@ -491,3 +470,21 @@ func (p *procfs) userName(uid uint32) string {
 }
 
 var pageSize = os.Getpagesize()
+
+// nextField returns the first field of b and what follows it, with strings.Fields semantics for
+// ASCII whitespace; f is nil when b holds no more fields.
+func nextField(b []byte) (f, rest []byte) {
+	k := 0
+	for k < len(b) && asciiSpace[b[k]] {
+		k++
+	}
+	b = b[k:]
+	if len(b) == 0 {
+		return nil, b
+	}
+	k = 0
+	for k < len(b) && !asciiSpace[b[k]] {
+		k++
+	}
+	return b[:k], b[k:]
+}
