@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/amoskys/amoskys/plugins/clickhouse"
 	"github.com/amoskys/amoskys/plugins/warehouse"
 	"github.com/amoskys/amoskys/schemas"
 )
@@ -102,31 +105,20 @@ func inRange(ev *schemas.TelemetryEvent, from, to time.Time, hosts map[string]bo
 	return hosts == nil || hosts[ev.Host]
 }
 
-// warehouseSource merges every telemetry table, each read in (time, id) pages, into one
-// event-time ordered stream.
+// warehouseSource is the clickhouse input's Reader (every telemetry table paged by its (time, id)
+// cursor and merged into one event-time ordered stream), handed out n events at a time.
 type warehouseSource struct {
-	w        warehouse.Warehouse
-	from, to time.Time
-	hosts    []string
-	page     int
-	tables   []*tableCursor
-	total    int64
-}
-
-type tableCursor struct {
-	table  string
-	buf    []*schemas.TelemetryEvent
-	done   bool
-	lastT  time.Time
-	lastID string
+	r       *clickhouse.Reader
+	pending []*schemas.TelemetryEvent
+	eof     bool
+	total   int64
 }
 
 // WarehouseSource reads the telemetry tables of w between from and to for hosts (all when empty).
 func WarehouseSource(ctx context.Context, w warehouse.Warehouse, from, to time.Time, hosts []string) (Source, error) {
-	s := &warehouseSource{w: w, from: from, to: to, hosts: hosts, page: 20000, total: -1}
+	s := &warehouseSource{r: &clickhouse.Reader{W: w, From: from, To: to, Hosts: hosts, BatchSize: 20000}}
 	var total int64
 	for _, t := range warehouse.TelemetryTables {
-		s.tables = append(s.tables, &tableCursor{table: t})
 		q, err := warehouse.TelemetryQuery(t, from, to, hosts, time.Time{}, "", 0)
 		if err != nil {
 			return nil, err
@@ -155,53 +147,26 @@ func stripSettings(q string) string {
 
 func (s *warehouseSource) Total() int64 { return s.total }
 
-func (s *warehouseSource) fill(ctx context.Context, c *tableCursor) error {
-	if c.done || len(c.buf) > 0 {
-		return nil
-	}
-	q, err := warehouse.TelemetryQuery(c.table, s.from, s.to, s.hosts, c.lastT, c.lastID, s.page)
-	if err != nil {
-		return err
-	}
-	out, err := s.w.Query(ctx, q, "JSONEachRow")
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", c.table, err)
-	}
-	evs, err := warehouse.DecodeTelemetry(c.table, out)
-	if err != nil {
-		return err
-	}
-	if len(evs) < s.page {
-		c.done = true
-	}
-	if len(evs) > 0 {
-		last := evs[len(evs)-1]
-		c.lastT, c.lastID = last.Time, last.ID
-	}
-	c.buf = evs
-	return nil
-}
-
 func (s *warehouseSource) Next(ctx context.Context, n int) ([]*schemas.TelemetryEvent, error) {
 	out := make([]*schemas.TelemetryEvent, 0, n)
 	for len(out) < n {
-		var best *tableCursor
-		for _, c := range s.tables {
-			if err := s.fill(ctx, c); err != nil {
+		if len(s.pending) == 0 {
+			if s.eof {
+				break
+			}
+			evs, err := s.r.Next(ctx)
+			if errors.Is(err, io.EOF) {
+				s.eof = true
+				break
+			}
+			if err != nil {
 				return nil, err
 			}
-			if len(c.buf) == 0 {
-				continue
-			}
-			if best == nil || less(c.buf[0], best.buf[0]) {
-				best = c
-			}
+			s.pending = evs
 		}
-		if best == nil {
-			break
-		}
-		out = append(out, best.buf[0])
-		best.buf = best.buf[1:]
+		k := min(n-len(out), len(s.pending))
+		out = append(out, s.pending[:k]...)
+		s.pending = s.pending[k:]
 	}
 	return out, nil
 }
