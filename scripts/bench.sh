@@ -7,7 +7,7 @@ bin=bin/amoskys
 shared=../shared/data
 mkdir -p bench-results
 log="bench-results/$(date -u +%Y%m%dT%H%M%SZ).log"
-for f in scripts/deps/*.sh scripts/bench-deps/*.sh; do "$f"; done
+for f in scripts/deps/*.sh; do "$f"; done
 run() { echo; echo "### $*"; "$@"; }
 {
 	echo "# $(date -u +%FT%TZ) $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

@@ -15,7 +15,7 @@ if ! compgen -G "$data/*.csv" >/dev/null; then
 	echo "iforest_compare: no labelled sets in $data: skipped" >&2
 	exit 0
 fi
-"$root/scripts/bench-deps/40-sklearn.sh" >&2
+"$root/scripts/deps/40-sklearn.sh" >&2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$root" && go build -o "$work/amoskys" ./cmd/amoskys)

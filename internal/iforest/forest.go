@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"math/rand/v2"
 	"runtime"
 	"sort"
 	"sync"
@@ -26,7 +25,7 @@ type Params struct {
 	SampleSize    int     `json:"sample_size"`   // ψ, rows drawn without replacement per tree (256)
 	MaxFeatures   float64 `json:"max_features"`  // fraction (0,1] of features each tree may split on (1 = all)
 	Contamination float64 `json:"contamination"` // expected outlier share of the training data; 0 = auto (threshold 0.5)
-	Seed          uint64  `json:"seed"`          // master seed; tree i uses a seed derived from it and i
+	Seed          uint64  `json:"seed"`          // random_state: 0..2^32-1; the forest is scikit-learn's for the same seed
 	Workers       int     `json:"-"`             // goroutines for fit and score; 0 = GOMAXPROCS
 }
 
@@ -46,6 +45,8 @@ func (p Params) Validate() error {
 		return fmt.Errorf("max_features must be in (0,1], got %v", p.MaxFeatures)
 	case !(p.Contamination >= 0 && p.Contamination < 0.5):
 		return fmt.Errorf("contamination must be in [0,0.5), got %v", p.Contamination)
+	case p.Seed > math.MaxUint32:
+		return fmt.Errorf("seed must be 0..%d (a numpy RandomState seed), got %d", uint64(math.MaxUint32), p.Seed)
 	}
 	return nil
 }
@@ -109,15 +110,6 @@ func C(n int) float64 {
 	return 2*(math.Log(nf-1)+eulerGamma) - 2*(nf-1)/nf
 }
 
-// treeSeed derives tree i's seed from the master seed (splitmix64), so the forest does not depend
-// on which goroutine built which tree.
-func treeSeed(master uint64, i int) uint64 {
-	z := master + uint64(i+1)*0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
-}
-
 func (p Params) workers() int {
 	if p.Workers > 0 {
 		return p.Workers
@@ -155,6 +147,12 @@ func Fit(X Matrix, p Params) (*Forest, error) {
 	if psi > 1 {
 		limit = bits.Len(uint(psi - 1)) // ceil(log2 ψ)
 	}
+	// The forest is grown on the float32 rounding of X, as scikit-learn grows it.
+	x32 := make([]float32, len(X.Data))
+	for i, v := range X.Data {
+		x32[i] = float32(v)
+	}
+	seeds := treeSeeds(uint32(p.Seed), p.Trees)
 	trees := make([]tree, p.Trees)
 	w := min(p.workers(), p.Trees)
 	var wg sync.WaitGroup
@@ -167,9 +165,9 @@ func Fit(X Matrix, p Params) (*Forest, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b := newBuilder(X, psi, limit, p.MaxFeatures)
+			b := newBuilder(X, x32, psi, limit, p.MaxFeatures)
 			for i := range next {
-				trees[i] = b.build(treeSeed(p.Seed, i))
+				trees[i] = b.build(seeds[i])
 			}
 		}()
 	}
@@ -283,93 +281,65 @@ func (f *Forest) pack() {
 	}
 }
 
-// builder grows trees for one goroutine, reusing its buffers.
+// builder grows trees for one goroutine, reusing its buffers. It follows scikit-learn 1.2's
+// IsolationForest step for step (BaseBagging, ExtraTreeRegressor(max_features=1,
+// splitter="random"), DepthFirstTreeBuilder, RandomSplitter), draws included: see skrand.go.
 type builder struct {
 	X      Matrix
+	x32    []float32 // X rounded to float32
 	psi    int
-	limit  int
-	nfeat  int // features per tree
-	idx    []int
-	feats  []int
+	limit  int     // max_depth: ceil(log2 ψ)
+	nfeat  int     // features per tree: max(1, int(max_features × d))
+	idx    []int32 // the tree's rows
+	sub    []int32 // the tree's features: tree feature j is column sub[j]
+	feats  []int32 // the splitter's feature order, kept across the nodes of a tree
+	consts []int32 // the splitter's constant_features
+	perm   []int32
 	seen   []uint64
 	stack  []span
-	active []int
 }
 
 type span struct {
-	node, lo, hi, depth int
+	node, lo, hi, depth, consts int
 }
 
-func newBuilder(X Matrix, psi, limit int, maxFeatures float64) *builder {
-	nf := int(math.Ceil(maxFeatures * float64(X.Cols)))
-	nf = max(1, min(nf, X.Cols))
-	return &builder{X: X, psi: psi, limit: limit, nfeat: nf,
-		idx: make([]int, psi), feats: make([]int, X.Cols), seen: make([]uint64, (X.Rows+63)/64),
-		active: make([]int, nf)}
+func newBuilder(X Matrix, x32 []float32, psi, limit int, maxFeatures float64) *builder {
+	nf := max(1, min(int(maxFeatures*float64(X.Cols)), X.Cols))
+	n := max(X.Rows, X.Cols)
+	return &builder{X: X, x32: x32, psi: psi, limit: limit, nfeat: nf,
+		idx: make([]int32, psi), sub: make([]int32, nf), feats: make([]int32, nf), consts: make([]int32, nf),
+		perm: make([]int32, n), seen: make([]uint64, (n+63)/64)}
 }
 
-func (b *builder) build(seed uint64) tree {
-	rng := rand.New(rand.NewPCG(seed, 0x5851f42d4c957f2d))
-	b.sample(rng)
-	// The features this tree may split on.
+func (b *builder) build(seed uint32) tree {
+	// _set_random_states: the tree's random_state, from a RandomState of the tree's seed.
+	treeSeed := newRandomState(seed).intn(maxInt32)
+	// _generate_bagging_indices: features, then rows, from a fresh RandomState of the same seed.
+	rs := newRandomState(seed)
+	rs.sampleWithoutReplacement(b.X.Cols, b.nfeat, b.sub, b.perm, b.seen)
+	rs.sampleWithoutReplacement(b.X.Rows, b.psi, b.idx, b.perm, b.seen)
+	// Splitter.init: the xorshift state, from a RandomState of the tree's random_state.
+	st := randR(newRandomState(uint32(treeSeed)).intn(randRMax))
 	for i := range b.feats {
-		b.feats[i] = i
+		b.feats[i] = int32(i)
 	}
-	for i := 0; i < b.nfeat; i++ {
-		j := i + rng.IntN(len(b.feats)-i)
-		b.feats[i], b.feats[j] = b.feats[j], b.feats[i]
-	}
-	copy(b.active, b.feats[:b.nfeat])
-	sort.Ints(b.active)
 
 	n := 2*b.psi - 1
 	t := tree{feature: make([]int32, 1, n), thresh: make([]float64, 1, n),
 		left: make([]int32, 1, n), right: make([]int32, 1, n), size: make([]int32, 1, n)}
-	b.stack = append(b.stack[:0], span{0, 0, b.psi, 0})
-	cand := make([]int, len(b.active))
+	b.stack = append(b.stack[:0], span{0, 0, b.psi, 0, 0})
 	for len(b.stack) > 0 {
 		s := b.stack[len(b.stack)-1]
 		b.stack = b.stack[:len(b.stack)-1]
 		cnt := s.hi - s.lo
 		t.size[s.node] = int32(cnt)
 		t.feature[s.node] = -1
-		if cnt <= 1 || s.depth >= b.limit {
+		if cnt < 2 || s.depth >= b.limit {
 			continue
 		}
-		// Draw features in random order until one is not constant here (as scikit-learn does).
-		copy(cand, b.active)
-		feat, lo, hi := -1, 0.0, 0.0
-		for k := len(cand); k > 0; k-- {
-			j := rng.IntN(k)
-			f := cand[j]
-			cand[j] = cand[k-1]
-			mn, mx := math.Inf(1), math.Inf(-1)
-			for _, r := range b.idx[s.lo:s.hi] {
-				v := b.X.Data[r*b.X.Cols+f]
-				mn = min(mn, v)
-				mx = max(mx, v)
-			}
-			if mx > mn {
-				feat, lo, hi = f, mn, mx
-				break
-			}
-		}
-		if feat < 0 {
-			continue // every feature constant: a leaf
-		}
-		thr := lo + rng.Float64()*(hi-lo)
-		if thr >= hi {
-			thr = lo
-		}
-		// Partition idx[lo:hi]: x <= thr to the left.
-		i, j := s.lo, s.hi-1
-		for i <= j {
-			if b.X.Data[b.idx[i]*b.X.Cols+feat] <= thr {
-				i++
-			} else {
-				b.idx[i], b.idx[j] = b.idx[j], b.idx[i]
-				j--
-			}
+		feat, thr, pos, consts := b.split(&st, s)
+		if pos >= s.hi {
+			continue // every feature constant here: a leaf
 		}
 		l := int32(len(t.feature))
 		t.feature = append(t.feature, -1, -1)
@@ -377,41 +347,73 @@ func (b *builder) build(seed uint64) tree {
 		t.left = append(t.left, 0, 0)
 		t.right = append(t.right, 0, 0)
 		t.size = append(t.size, 0, 0)
-		t.feature[s.node] = int32(feat)
-		t.thresh[s.node] = thr
+		t.feature[s.node] = b.sub[feat]
+		t.thresh[s.node] = float32Boundary(thr)
 		t.left[s.node] = l
 		t.right[s.node] = l + 1
-		b.stack = append(b.stack, span{int(l) + 1, i, s.hi, s.depth + 1}, span{int(l), s.lo, i, s.depth + 1})
+		// Depth first, left child first: the order scikit-learn consumes its draws in.
+		b.stack = append(b.stack, span{int(l) + 1, pos, s.hi, s.depth + 1, consts},
+			span{int(l), s.lo, pos, s.depth + 1, consts})
 	}
 	return t
 }
 
-// sample draws ψ distinct rows into b.idx.
-func (b *builder) sample(rng *rand.Rand) {
-	n := b.X.Rows
-	if b.psi*2 > n {
-		// Partial Fisher-Yates over all rows.
-		all := make([]int, n)
-		for i := range all {
-			all[i] = i
-		}
-		for i := 0; i < b.psi; i++ {
-			j := i + rng.IntN(n-i)
-			all[i], all[j] = all[j], all[i]
-		}
-		copy(b.idx, all[:b.psi])
-		return
-	}
-	clear(b.seen)
-	for i := 0; i < b.psi; {
-		r := rng.IntN(n)
-		if b.seen[r>>6]&(1<<(r&63)) != 0 {
+// split is RandomSplitter.node_split with max_features=1: draw features (Fisher-Yates over the
+// splitter's feature order, skipping and remembering constant ones) until one is not constant in
+// the node, draw its threshold uniformly in [min,max), and partition idx[lo:hi] on x <= thr. It
+// returns the tree feature, the threshold, the partition point (hi when no split) and the
+// constant-feature count for the children.
+func (b *builder) split(st *randR, s span) (feat int32, thr float64, pos, consts int) {
+	d := b.X.Cols
+	fi, found, drawn, known := len(b.feats), 0, 0, s.consts
+	total, visited := known, 0
+	pos = s.hi
+	for fi > total && (visited < 1 || visited <= found+drawn) {
+		visited++
+		fj := st.intRange(drawn, fi-found)
+		if fj < known {
+			b.feats[drawn], b.feats[fj] = b.feats[fj], b.feats[drawn]
+			drawn++
 			continue
 		}
-		b.seen[r>>6] |= 1 << (r & 63)
-		b.idx[i] = r
-		i++
+		fj += found
+		f := b.feats[fj]
+		col := int(b.sub[f])
+		mn, mx := b.x32[int(b.idx[s.lo])*d+col], b.x32[int(b.idx[s.lo])*d+col]
+		for _, r := range b.idx[s.lo+1 : s.hi] {
+			v := b.x32[int(r)*d+col]
+			mn = min(mn, v)
+			mx = max(mx, v)
+		}
+		if mx <= mn+float32(1e-7) { // FEATURE_THRESHOLD, in float32 as scikit-learn compares
+			b.feats[fj], b.feats[total] = b.feats[total], f
+			found++
+			total++
+			continue
+		}
+		fi--
+		b.feats[fi], b.feats[fj] = b.feats[fj], b.feats[fi]
+		t := st.uniform(float64(mn), float64(mx))
+		if t == float64(mx) {
+			t = float64(mn)
+		}
+		i, j := s.lo, s.hi
+		for i < j {
+			if float64(b.x32[int(b.idx[i])*d+col]) <= t {
+				i++
+			} else {
+				j--
+				b.idx[i], b.idx[j] = b.idx[j], b.idx[i]
+			}
+		}
+		if i == s.lo || i == s.hi {
+			continue // min_samples_leaf=1 not met (cannot happen with t in [min,max))
+		}
+		feat, thr, pos = f, t, i
 	}
+	copy(b.feats[:known], b.consts[:known])
+	copy(b.consts[known:known+found], b.feats[known:known+found])
+	return feat, thr, pos, total
 }
 
 // PathLength returns E[h(x)], the mean path length of x over the trees.

@@ -21,9 +21,11 @@ import (
 
 // TestGoldenLayerResults: the layer results (scores, reasons, abstentions) on a fixed input are
 // byte-identical to those of the code before the throughput work (the sha256 of their JSON in
-// testdata/golden.txt was written by that code): scored host windows with a spike, a vector of
-// another key kind, one lacking a model feature, one with a NaN, one with fewer values than names,
-// and a layer without a model. AMOSKYS_GOLDEN_UPDATE=1 rewrites the file (deliberate changes only).
+// testdata/golden.txt was written by that code, and rewritten once, deliberately, when the forest
+// became scikit-learn's forest for the seed: internal/iforest/compat_test.go): scored host windows
+// with a spike, a vector of another key kind, one lacking a model feature, one with a NaN, one with
+// fewer values than names, and a layer without a model. AMOSKYS_GOLDEN_UPDATE=1 rewrites the file
+// (deliberate changes only).
 func TestGoldenLayerResults(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "iforest.json")
