@@ -188,7 +188,16 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	out := make(service.MessageBatch, 0, len(batch))
 	for _, msg := range batch {
 		out = append(out, msg)
-		if _, eof := msg.MetaGetMut(MetaEOF); eof {
+		typ := envelope.Type(msg)
+		// An event already decoded (the replay source, or an earlier stage) is no control
+		// message: one metadata lookup per message instead of three on the hot path.
+		var ev *schemas.TelemetryEvent
+		if typ == envelope.TypeTelemetry && msg.HasStructured() {
+			if v, err := msg.AsStructured(); err == nil {
+				ev, _ = v.(*schemas.TelemetryEvent)
+			}
+		}
+		if ev == nil && envelope.IsEOF(msg) {
 			end := p.w.Flush
 			if until := envelope.EOFTime(msg); !until.IsZero() {
 				end = func() []*schemas.FeatureVector { return p.w.End(until) }
@@ -198,10 +207,13 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 			}
 			continue
 		}
-		if envelope.Type(msg) != envelope.TypeTelemetry {
+		if typ != envelope.TypeTelemetry {
 			continue
 		}
-		ev, err := envelope.Event(msg)
+		var err error
+		if ev == nil {
+			ev, err = envelope.EventOf(msg)
+		}
 		if err != nil {
 			p.failed.Incr(1)
 			msg.SetError(err)

@@ -418,16 +418,20 @@ func (h idleHeap) down(i int) {
 
 // hostState is everything known about one host.
 type hostState struct {
-	host      string
-	wm        int64   // watermark: the latest event time seen
-	closed    []int64 // per spec: windows ending at or before this are emitted
-	started   bool
-	keys      map[string]*keyState
-	seenExe   map[string]struct{}
-	seenRem   map[string]struct{}
-	seenLst   map[string]struct{}
-	procStart map[int32]int64 // pid -> start (unix s) of the latest process with that pid
-	procName  map[int32]string
+	host    string
+	wm      int64   // watermark: the latest event time seen
+	closed  []int64 // per spec: windows ending at or before this are emitted
+	started bool
+	// ps is, per spec, the start of the pane holding time pst (the latest event's time): the
+	// event's touches reuse it. nextClose: see setNextClose.
+	ps             []int64
+	pst, nextClose int64
+	keys           map[string]*keyState
+	seenExe        map[string]struct{}
+	seenRem        map[string]struct{}
+	seenLst        map[string]struct{}
+	procStart      map[int32]int64 // pid -> start (unix s) of the latest process with that pid
+	procName       map[int32]string
 	// paneKeys indexes open panes, per spec: pane start -> the keys with a pane there, so that
 	// advance visits only keys with open windows, never every key the host remembers.
 	paneKeys []map[int64][]*keyState
@@ -515,7 +519,7 @@ func (w *Window) shardOf(host string) *shard {
 // Add aggregates one event and returns the feature vectors of the windows its watermark
 // closes, in a deterministic order.
 func (w *Window) Add(ev *schemas.TelemetryEvent) []*schemas.FeatureVector {
-	if ev.Time.IsZero() || ev.Time.Year() < 1970 || ev.Time.Year() > 2200 {
+	if !plausibleTime(ev.Time) {
 		w.mu.Lock()
 		w.stats.Events++
 		w.stats.Invalid++ // no usable event time: passed on, not aggregated
@@ -539,16 +543,26 @@ func (w *Window) Add(ev *schemas.TelemetryEvent) []*schemas.FeatureVector {
 	if !hs.started {
 		hs.started = true
 		hs.wm = t
+		hs.ps = make([]int64, len(w.cfg.Windows))
 		for i, s := range w.cfg.Windows {
 			hs.closed[i] = floorTo(t-int64(w.cfg.AllowedLateness), int64(s.Slide))
+			hs.ps[i] = floorTo(t, int64(s.Slide))
 		}
+		w.setNextClose(hs)
 	}
 	late := false
 	for i, s := range w.cfg.Windows {
-		if floorTo(t, int64(s.Slide))+int64(s.Slide) <= hs.closed[i] {
+		sl := int64(s.Slide)
+		ps := hs.ps[i]
+		if t < ps || t >= ps+sl { // most events fall in the pane of the one before: no division
+			ps = floorTo(t, sl)
+			hs.ps[i] = ps
+		}
+		if ps+sl <= hs.closed[i] {
 			late = true
 		}
 	}
+	hs.pst = t
 	sh.events++
 	if late {
 		sh.late++
@@ -613,6 +627,36 @@ func (w *Window) End(until time.Time) []*schemas.FeatureVector {
 		sh.mu.Unlock()
 	}
 	return out
+}
+
+// Unix seconds a day inside [1970, 2200] in UTC: a time between them is inside in any zone.
+var (
+	plausibleFrom = time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC).Unix()
+	plausibleTo   = time.Date(2200, 12, 30, 0, 0, 0, 0, time.UTC).Unix()
+)
+
+// plausibleTime says whether t is a usable event time: set, and in the years 1970 to 2200 (in
+// its own zone). Year is a calendar computation: it is done only near the bounds.
+func plausibleTime(t time.Time) bool {
+	if t.IsZero() {
+		return false
+	}
+	if u := t.Unix(); u >= plausibleFrom && u <= plausibleTo {
+		return true
+	}
+	y := t.Year()
+	return y >= 1970 && y <= 2200
+}
+
+// setNextClose sets hs.nextClose from hs.closed: the least limit at which a window boundary of
+// some spec has passed (floorTo(limit, slide) > closed).
+func (w *Window) setNextClose(hs *hostState) {
+	next := int64(math.MaxInt64)
+	for i, s := range w.cfg.Windows {
+		sl := int64(s.Slide)
+		next = min(next, floorTo(hs.closed[i], sl)+sl)
+	}
+	hs.nextClose = next
 }
 
 func floorTo(t, d int64) int64 {
@@ -697,7 +741,10 @@ func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, f upd)
 		if !w.covers[i][ks.rank] {
 			continue
 		}
-		ps := floorTo(t, int64(s.Slide))
+		ps := hs.ps[i] // the event's pane start, set by Add
+		if t != hs.pst {
+			ps = floorTo(t, int64(s.Slide))
+		}
 		var p *pane
 		if lp := &ks.last[i]; lp.p != nil && lp.start == ps {
 			p = lp.p
@@ -1105,17 +1152,10 @@ func (w *Window) advance(hs *hostState, limit int64, flush bool) []*schemas.Feat
 // advanceTo is advance; with end (the end of the input) limit is the end of the input's range,
 // not a watermark: windows ending at or before it close, and a boundary need not have moved.
 func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schemas.FeatureVector {
-	if !flush && !end {
-		moved := false
-		for i, s := range w.cfg.Windows {
-			if floorTo(limit, int64(s.Slide)) > hs.closed[i] {
-				moved = true
-			}
-		}
-		if !moved { // no window boundary passed: nothing to close or expire
-			return nil
-		}
+	if !flush && !end && limit < hs.nextClose { // no window boundary passed: nothing to close or expire
+		return nil
 	}
+	defer w.setNextClose(hs)
 	cl := hs.cl[:0]
 	for i, s := range w.cfg.Windows {
 		slide, size := int64(s.Slide), int64(s.Size)
@@ -1270,55 +1310,78 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 	size, slide := int64(s.Size), int64(s.Slide)
 	feats := featureList(ks.kind)
 	perTime := perTimeIdx[ks.rank]
-	if cap(hs.merged) < len(feats) {
-		hs.merged = make([]stat, len(feats))
+	// The window's panes: a tumbling window (every process vector) has one, and its stats are
+	// read in place; several are merged into the scratch.
+	var only *pane
+	npanes, nev := 0, 0
+	for ps := end - size; ps < end; ps += slide {
+		if p := ks.panes[spec].get(ps); p != nil {
+			only = p
+			npanes++
+			nev += len(p.events)
+		}
 	}
-	merged := hs.merged[:len(feats)]
 	if cap(hs.times) < len(feats) {
 		hs.times = make([]int, len(feats))
 	}
 	times := hs.times[:len(feats)]
 	clear(times)
-	for i := range merged { // the scratch keeps its sets: as large as one window's distinct values
-		set := merged[i].set
-		clear(set)
-		merged[i] = stat{set: set}
-	}
 	flags := hs.flags[:0]
 	var events []string
-	for ps := end - size; ps < end; ps += slide { // one allocation for the sampled event ids
-		if p := ks.panes[spec].get(ps); p != nil && len(p.events) > 0 {
-			events = make([]string, 0, w.cfg.MaxEventIDs)
-			break
-		}
+	if nev > 0 { // one allocation for the sampled event ids
+		events = make([]string, 0, min(nev, w.cfg.MaxEventIDs))
 	}
-	for ps := end - size; ps < end; ps += slide {
-		p := ks.panes[spec].get(ps)
-		if p == nil {
-			continue
-		}
-		for i := range p.stats {
-			// Per-time features count distinct sample times: the panes' times are disjoint, so
-			// the window's count is the sum of the panes' (no set to merge).
-			mergeStat(&merged[i], &p.stats[i], !perTime[i])
+	var stats []stat
+	if npanes == 1 {
+		stats = only.stats
+		for i := range stats {
 			if perTime[i] {
-				times[i] += len(p.stats[i].set)
+				times[i] = len(stats[i].set)
 			}
 		}
-		for f := range p.flags {
+		for f := range only.flags {
 			flags = append(flags, f)
 		}
-		for _, e := range p.events {
-			if len(events) < w.cfg.MaxEventIDs {
-				events = append(events, e)
+		events = append(events, only.events[:min(len(only.events), w.cfg.MaxEventIDs)]...)
+	} else {
+		if cap(hs.merged) < len(feats) {
+			hs.merged = make([]stat, len(feats))
+		}
+		merged := hs.merged[:len(feats)]
+		for i := range merged { // the scratch keeps its sets: as large as one window's distinct values
+			set := merged[i].set
+			clear(set)
+			merged[i] = stat{set: set}
+		}
+		for ps := end - size; ps < end; ps += slide {
+			p := ks.panes[spec].get(ps)
+			if p == nil {
+				continue
+			}
+			for i := range p.stats {
+				// Per-time features count distinct sample times: the panes' times are disjoint, so
+				// the window's count is the sum of the panes' (no set to merge).
+				mergeStat(&merged[i], &p.stats[i], !perTime[i])
+				if perTime[i] {
+					times[i] += len(p.stats[i].set)
+				}
+			}
+			for f := range p.flags {
+				flags = append(flags, f)
+			}
+			for _, e := range p.events {
+				if len(events) < w.cfg.MaxEventIDs {
+					events = append(events, e)
+				}
 			}
 		}
+		stats = merged
 	}
 	secs := s.Size.Seconds()
 	vn := make([]float64, 2*len(feats)) // Values and Normalised in one allocation
 	vals := vn[:len(feats):len(feats)]
 	for i, f := range feats {
-		st := &merged[i]
+		st := &stats[i]
 		var v float64
 		switch {
 		case perTime[i]:
@@ -1446,6 +1509,8 @@ func (w *Window) normalise(ks *keyState, spec int, vals, out []float64) ([]float
 			if hi > lo {
 				out[i] = (v - lo) / (hi - lo)
 			}
+		} else if z == 0 {
+			out[i] = 0.5 // the logistic of 0, exactly (every feature of a key's first window)
 		} else {
 			out[i] = 1 / (1 + math.Exp(-math.Max(-40, math.Min(40, z))))
 		}
