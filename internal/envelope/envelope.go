@@ -108,6 +108,11 @@ func FeaturesOf(msg *service.Message) (*schemas.FeatureVector, error) {
 	return get[schemas.FeatureVector](msg)
 }
 
+// AlertOf is Alert for a caller that has already found the type to be alert.
+func AlertOf(msg *service.Message) (*schemas.AlertEvent, error) {
+	return get[schemas.AlertEvent](msg)
+}
+
 // Features returns the FeatureVector in msg.
 func Features(msg *service.Message) (*schemas.FeatureVector, error) {
 	if t := Type(msg); t != TypeFeatures {

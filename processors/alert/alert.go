@@ -266,11 +266,18 @@ func (a *Alerter) Process(in *schemas.AlertEvent) (*schemas.AlertEvent, Outcome)
 		cur.Count, cur.Version, cur.EvidenceIDs = keep.Count, keep.Version, keep.EvidenceIDs
 		cur.FirstSeen, cur.LastSeen = keep.FirstSeen, keep.LastSeen
 		cur.Tags = mergeStrings(keep.Tags, in.Tags, 64)
-		if in.ID != keep.ID {
-			cur.History = append(append([]schemas.ScoreChange(nil), keep.History...), in.History...)
+		if in.ID != keep.ID { // the last maxHistory of both, in one allocation of that size
+			kh, ih := keep.History, in.History
+			if len(ih) > maxHistory {
+				ih = ih[len(ih)-maxHistory:]
+			}
+			if len(kh)+len(ih) > maxHistory {
+				kh = kh[len(kh)+len(ih)-maxHistory:]
+			}
+			cur.History = append(append(make([]schemas.ScoreChange, 0, len(kh)+len(ih)), kh...), ih...)
 		}
-		if len(cur.History) > 32 {
-			cur.History = cur.History[len(cur.History)-32:]
+		if len(cur.History) > maxHistory {
+			cur.History = cur.History[len(cur.History)-maxHistory:]
 		}
 	} else {
 		cur.Tags = mergeStrings(cur.Tags, in.Tags, 64)
@@ -406,8 +413,11 @@ func layerSet(ls []schemas.LayerBreakdown) string {
 	return b.String()
 }
 
+// mergeStrings returns dst with the strings of src it lacks appended, up to n in all: dst itself
+// when there are none, else a new slice (dst is never appended to in place).
 func mergeStrings(dst, src []string, n int) []string {
-	out := append([]string(nil), dst...)
+	out := dst
+	copied := false
 	for _, s := range src {
 		if len(out) >= n {
 			break
@@ -420,11 +430,21 @@ func mergeStrings(dst, src []string, n int) []string {
 			}
 		}
 		if !dup && s != "" {
+			if !copied {
+				out = append(make([]string, 0, min(n, len(dst)+len(src))), dst...)
+				copied = true
+			}
 			out = append(out, s)
 		}
 	}
+	if len(out) == 0 {
+		return nil // as a copy of nothing was
+	}
 	return out
 }
+
+// maxHistory is the most score changes an alert keeps (the latest).
+const maxHistory = 32
 
 func clone(a *schemas.AlertEvent) *schemas.AlertEvent {
 	c := *a

@@ -165,18 +165,30 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (service.B
 	return p, nil
 }
 
+// nOutcomes is the number of Outcome values (OutcomeInvalid is the last).
+const nOutcomes = int(OutcomeInvalid) + 1
+
 func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make(service.MessageBatch, 0, len(batch))
 	eof := false
+	// Outcomes counted per batch: a counter's Incr per message costs more than most of them.
+	var counts [nOutcomes]int64
+	defer func() {
+		for o, n := range counts {
+			if n > 0 {
+				p.counts[Outcome(o)].Incr(n)
+			}
+		}
+	}()
 	for _, msg := range batch {
 		if typ := envelope.Type(msg); typ != envelope.TypeAlert {
 			eof = eof || (typ == envelope.TypeControl && envelope.IsEOF(msg))
 			out = append(out, msg)
 			continue
 		}
-		in, err := envelope.Alert(msg)
+		in, err := envelope.AlertOf(msg)
 		if err != nil {
 			p.failed.Incr(1)
 			msg.SetError(err)
@@ -185,7 +197,7 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 			continue
 		}
 		a, o := p.a.Process(in)
-		p.counts[o].Incr(1)
+		counts[o]++
 		if o == OutcomeInvalid {
 			msg.SetError(fmt.Errorf("alert: invalid alert (no id or host)"))
 			msg.MetaSetMut(envelope.MetaDLQ, "alert: no id or host")
@@ -199,7 +211,7 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 		// same output whatever the batch boundaries (the watermark moves only here).
 		for _, a := range p.a.Flush() {
 			out = p.emit(out, a)
-			p.counts[OutcomeUpdated].Incr(1)
+			counts[OutcomeUpdated]++
 		}
 	}
 	if eof {
@@ -207,7 +219,7 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 		// them beside the control message); release every held-back count.
 		for _, a := range p.a.FlushAll() {
 			out = p.emit(out, a)
-			p.counts[OutcomeUpdated].Incr(1)
+			counts[OutcomeUpdated]++
 		}
 	}
 	if ev := p.a.Evicted(); ev > p.lastEv {

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -551,17 +552,28 @@ func tags(rs []schemas.LayerResult) []string {
 // describe writes the title from the strongest reason and a summary naming every layer that spoke.
 func describe(a *schemas.AlertEvent, rs []schemas.LayerResult) (title, summary string) {
 	var best *schemas.Reason
-	var parts []string
+	// The summary, as fmt.Sprintf("%s score %.2f on %s: %s", severity, score, host, the layers'
+	// lines joined by "; ") built it, without fmt.
+	b := make([]byte, 0, 128)
+	b = append(b, a.Severity...)
+	b = append(b, " score "...)
+	b = strconv.AppendFloat(b, a.Score, 'f', 2, 64)
+	b = append(append(append(b, " on "...), a.Host...), ": "...)
+	first := true
 	for i := range rs {
 		r := &rs[i]
 		if r.Score == nil {
 			continue
 		}
-		line := fmt.Sprintf("%s %.2f", r.Layer, *r.Score)
-		if len(r.Reasons) > 0 {
-			line += ": " + firstNonEmpty(r.Reasons[0].Text, r.Reasons[0].Title, r.Reasons[0].ID)
+		if !first {
+			b = append(b, "; "...)
 		}
-		parts = append(parts, line)
+		first = false
+		b = append(append(b, r.Layer...), ' ')
+		b = strconv.AppendFloat(b, *r.Score, 'f', 2, 64)
+		if len(r.Reasons) > 0 {
+			b = append(append(b, ": "...), firstNonEmpty(r.Reasons[0].Text, r.Reasons[0].Title, r.Reasons[0].ID)...)
+		}
 		for j := range r.Reasons {
 			if best == nil || r.Reasons[j].Score > best.Score {
 				best = &r.Reasons[j]
@@ -574,8 +586,7 @@ func describe(a *schemas.AlertEvent, rs []schemas.LayerResult) (title, summary s
 	} else {
 		title = "Anomaly on " + entity
 	}
-	summary = fmt.Sprintf("%s score %.2f on %s: %s", a.Severity, a.Score, a.Host, strings.Join(parts, "; "))
-	return title, summary
+	return title, string(b)
 }
 
 func firstNonEmpty(ss ...string) string {
