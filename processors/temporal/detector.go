@@ -186,7 +186,9 @@ var binEdges = func() [nBins]float64 {
 
 // Detector follows one series. The zero value is not ready: use NewDetector.
 type Detector struct {
-	cfg        Config
+	// cfg is shared, read-only: a layer's detectors all point at its configuration (a copy in
+	// each would be 120 bytes more to clear and write per new series).
+	cfg        *Config
 	n          int
 	alpha      float64
 	alphaS     float64
@@ -242,12 +244,18 @@ func NewDetector(cfg Config) *Detector {
 // reset makes d behave exactly as what NewDetector(cfg) returns, keeping its histogram and
 // seasonal buffers to be cleared when first needed (prepare, prepareSeason; the layer recycles
 // evicted detectors this way instead of allocating).
-func (d *Detector) reset(cfg Config) { d.resetDefaulted(cfg.withDefaults()) }
+func (d *Detector) reset(cfg Config) {
+	c := cfg.withDefaults()
+	d.resetDefaulted(&c)
+}
 
 // resetDefaulted is reset of a configuration that already has its defaults (the layer's).
-func (d *Detector) resetDefaulted(cfg Config) {
+func (d *Detector) resetDefaulted(cfg *Config) {
 	season, seasonN, seasonPeak, hist := d.season, d.seasonN, d.seasonPeak, d.hist
-	oldRefractory, oldDecay, wasInit := d.cfg.Refractory, d.peakDecay, d.alpha != 0
+	oldRefractory, oldDecay, wasInit := 0, d.peakDecay, d.alpha != 0
+	if d.cfg != nil {
+		oldRefractory = d.cfg.Refractory
+	}
 	*d = Detector{} // cleared in place (a composite literal would be built, then copied)
 	d.cfg = cfg
 	d.alpha = 1 / float64(cfg.Horizon)

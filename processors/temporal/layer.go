@@ -1,7 +1,6 @@
 package temporal
 
 import (
-	"container/list"
 	"errors"
 	"fmt"
 	"math"
@@ -87,7 +86,7 @@ type Layer struct {
 	watch   map[string]bool
 	groups  map[string]*group // series by host+key+window, then feature
 	n       int               // series kept
-	lru     *list.List        // front: most recently updated
+	lru     lruList           // front: most recently updated
 	Evicted uint64            // series evicted by the cap
 	pop     map[string]*popDev
 	pgroups map[string]*popGroup // population statistics by host+kind+window, then feature
@@ -196,16 +195,72 @@ const maxPopulations = 4096
 // group holds the series of one host+key+window, by the feature's position in the vector.
 type group struct {
 	key  string // host \x00 key \x00 window \x00
-	els  []*list.Element
+	els  []*entry
 	live int
 }
 
 // entry is one series: a feature of a group (its detector inline: one allocation per series).
 type entry struct {
-	name string
-	g    *group
-	idx  int // in g.els
-	det  Detector
+	name       string
+	g          *group
+	idx        int    // in g.els
+	prev, next *entry // in Layer.lru
+	det        Detector
+}
+
+// lruList is an intrusive doubly linked list of entries, front the most recently updated: no
+// element to allocate per series and no interface to assert per lookup (container/list).
+type lruList struct {
+	root *entry // sentinel: root.next is the front, root.prev the back
+	n    int
+}
+
+func newLRU() lruList {
+	r := &entry{}
+	r.next, r.prev = r, r
+	return lruList{root: r}
+}
+
+// Len is the number of entries in the list.
+func (l *lruList) Len() int { return l.n }
+
+// Back is the least recently updated entry, nil when the list is empty.
+func (l *lruList) Back() *entry {
+	if l.n == 0 {
+		return nil
+	}
+	return l.root.prev
+}
+
+func (l *lruList) insertFront(e *entry) {
+	e.prev, e.next = l.root, l.root.next
+	e.prev.next, e.next.prev = e, e
+}
+
+func (l *lruList) unlinkEntry(e *entry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+}
+
+// PushFront adds e at the front.
+func (l *lruList) PushFront(e *entry) {
+	l.insertFront(e)
+	l.n++
+}
+
+// MoveToFront moves e, in the list, to the front.
+func (l *lruList) MoveToFront(e *entry) {
+	if l.root.next == e {
+		return
+	}
+	l.unlinkEntry(e)
+	l.insertFront(e)
+}
+
+// Remove takes e out of the list.
+func (l *lruList) Remove(e *entry) {
+	l.unlinkEntry(e)
+	l.n--
 }
 
 // NewLayer returns a layer.
@@ -224,7 +279,7 @@ func NewLayer(cfg LayerConfig) *Layer {
 	if cfg.PopulationWindows <= 0 {
 		cfg.PopulationWindows = 1
 	}
-	l := &Layer{cfg: cfg, groups: map[string]*group{}, lru: list.New(), pop: map[string]*popDev{}, pgroups: map[string]*popGroup{}}
+	l := &Layer{cfg: cfg, groups: map[string]*group{}, lru: newLRU(), pop: map[string]*popDev{}, pgroups: map[string]*popGroup{}}
 	if len(cfg.PopulationFeatures) > 0 {
 		l.prior = map[string]bool{}
 		for _, f := range cfg.PopulationFeatures {
@@ -266,22 +321,22 @@ func (l *Layer) detector(gp **group, prefix []byte, i int, name string, sizeHint
 	l.cur = g
 	if g != nil {
 		if i < len(g.els) {
-			if el := g.els[i]; el != nil && el.Value.(*entry).name == name {
-				l.lru.MoveToFront(el)
-				return &el.Value.(*entry).det
+			if e := g.els[i]; e != nil && e.name == name {
+				l.lru.MoveToFront(e)
+				return &e.det
 			}
 		}
-		for _, el := range g.els {
-			if el != nil && el.Value.(*entry).name == name {
-				l.lru.MoveToFront(el)
-				return &el.Value.(*entry).det
+		for _, e := range g.els {
+			if e != nil && e.name == name {
+				l.lru.MoveToFront(e)
+				return &e.det
 			}
 		}
 	}
-	var reuse *list.Element
+	var reuse *entry
 	for l.n >= l.cfg.MaxSeries {
 		old := l.lru.Back()
-		l.unlink(old.Value.(*entry))
+		l.unlink(old)
 		l.Evicted++
 		if l.n < l.cfg.MaxSeries { // the last one evicted is recycled for this series
 			reuse = old
@@ -294,7 +349,7 @@ func (l *Layer) detector(gp **group, prefix []byte, i int, name string, sizeHint
 			g, l.spare = l.spare[n-1], l.spare[:n-1]
 			g.key, g.els = string(prefix), g.els[:0]
 		} else {
-			g = &group{key: string(prefix), els: make([]*list.Element, 0, max(i+1, sizeHint))}
+			g = &group{key: string(prefix), els: make([]*entry, 0, max(i+1, sizeHint))}
 		}
 		*gp = g
 		l.cur = g
@@ -322,18 +377,17 @@ func (l *Layer) detector(gp **group, prefix []byte, i int, name string, sizeHint
 			g.els = append(g.els, nil)
 		}
 	}
-	var e *entry
-	if reuse != nil { // no allocation at the cap: the evicted entry and detector become this series'
-		e = reuse.Value.(*entry)
-		e.det.resetDefaulted(l.cfg.Detector)
-		l.lru.MoveToFront(reuse)
+	e := reuse
+	if e != nil { // no allocation at the cap: the evicted entry and detector become this series'
+		e.det.resetDefaulted(&l.cfg.Detector)
+		l.lru.MoveToFront(e)
 	} else {
 		e = &entry{}
-		e.det.resetDefaulted(l.cfg.Detector)
-		reuse = l.lru.PushFront(e)
+		e.det.resetDefaulted(&l.cfg.Detector)
+		l.lru.PushFront(e)
 	}
 	e.name, e.g, e.idx = name, g, idx
-	g.els[idx] = reuse
+	g.els[idx] = e
 	g.live++
 	l.n++
 	return &e.det
