@@ -1,10 +1,6 @@
 package iforest
 
-import (
-	"math"
-
-	"gonum.org/v1/gonum/mathext/prng"
-)
+import "math"
 
 // The random draws of scikit-learn 1.2's IsolationForest, so that a forest grown here for seed s
 // is the forest scikit-learn grows for random_state=s: same rows per tree, same split features,
@@ -18,14 +14,61 @@ const maxInt32 = 1<<31 - 1
 // randRMax is RAND_R_MAX in sklearn/tree/_utils.pxd.
 const randRMax = 0x7FFFFFFF
 
-// randomState is the part of numpy's legacy RandomState that scikit-learn's forest uses.
-type randomState struct{ mt prng.MT19937 }
+// randomState is the part of numpy's legacy RandomState that scikit-learn's forest uses, over an
+// MT19937 (Matsumoto & Nishimura's mt19937ar) that regenerates its state a block at a time and
+// tempers in an inlined call: a fit draws one word per training row per tree (numpy's
+// permutation), which gonum's one-call-per-word generator made 10x the rest of the fit.
+// skrand_test.go checks it word for word against gonum's mathext/prng.MT19937.
+type randomState struct {
+	mt [mtN]uint32
+	i  int
+}
+
+const (
+	mtN = 624
+	mtM = 397
+)
 
 // newRandomState seeds like numpy's RandomState(seed) for an integer seed (init_genrand).
 func newRandomState(seed uint32) *randomState {
-	r := &randomState{}
-	r.mt.Seed(uint64(seed))
+	r := &randomState{i: mtN}
+	r.mt[0] = seed
+	for i := 1; i < mtN; i++ {
+		r.mt[i] = 1812433253*(r.mt[i-1]^(r.mt[i-1]>>30)) + uint32(i)
+	}
 	return r
+}
+
+// regen is kept out of line so that uint32 inlines into its callers.
+//
+//go:noinline
+func (r *randomState) regen() {
+	mt := &r.mt
+	k := 0
+	for ; k < mtN-mtM; k++ {
+		y := mt[k]&0x80000000 | mt[k+1]&0x7fffffff
+		mt[k] = mt[k+mtM] ^ y>>1 ^ (-(y & 1) & 0x9908b0df)
+	}
+	for ; k < mtN-1; k++ {
+		y := mt[k]&0x80000000 | mt[k+1]&0x7fffffff
+		mt[k] = mt[k+mtM-mtN] ^ y>>1 ^ (-(y & 1) & 0x9908b0df)
+	}
+	y := mt[mtN-1]&0x80000000 | mt[0]&0x7fffffff
+	mt[mtN-1] = mt[mtM-1] ^ y>>1 ^ (-(y & 1) & 0x9908b0df)
+	r.i = 0
+}
+
+// uint32 is genrand_int32.
+func (r *randomState) uint32() uint32 {
+	if r.i >= mtN {
+		r.regen()
+	}
+	y := r.mt[r.i]
+	r.i++
+	y ^= y >> 11
+	y ^= y << 7 & 0x9d2c5680
+	y ^= y << 15 & 0xefc60000
+	return y ^ y>>18
 }
 
 // mask is the smallest all-ones bit mask covering v.
@@ -48,7 +91,7 @@ func (r *randomState) intn(n int) int {
 	}
 	m := mask(rng)
 	for {
-		if v := uint64(r.mt.Uint32()) & m; v <= rng {
+		if v := uint64(r.uint32()) & m; v <= rng {
 			return int(v)
 		}
 	}
@@ -61,20 +104,37 @@ func (r *randomState) interval(max int) int {
 	}
 	m := mask(uint64(max))
 	for {
-		if v := uint64(r.mt.Uint32()) & m; v <= uint64(max) {
+		if v := uint64(r.uint32()) & m; v <= uint64(max) {
 			return int(v)
 		}
 	}
 }
 
-// permutation fills p with RandomState.permutation(len(p)): arange then the legacy shuffle.
+// permutation fills p with RandomState.permutation(len(p)): arange, then the legacy shuffle,
+// which swaps p[i] with p[interval(i)] for i from the end down to 1. The draw is written out here
+// (a fit makes one per training row per tree).
 func (r *randomState) permutation(p []int32) {
 	for i := range p {
 		p[i] = int32(i)
 	}
 	for i := len(p) - 1; i > 0; i-- {
-		j := r.interval(i)
-		p[i], p[j] = p[j], p[i]
+		m := uint32(mask(uint64(i)))
+		var v uint32
+		for {
+			if r.i >= mtN {
+				r.regen()
+			}
+			y := r.mt[r.i]
+			r.i++
+			y ^= y >> 11
+			y ^= y << 7 & 0x9d2c5680
+			y ^= y << 15 & 0xefc60000
+			y ^= y >> 18
+			if v = y & m; v <= uint32(i) {
+				break
+			}
+		}
+		p[i], p[v] = p[v], p[i]
 	}
 }
 
