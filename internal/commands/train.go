@@ -43,7 +43,7 @@ func init() {
 			&ucli.IntFlag{Name: "samples", Value: 256, Usage: "subsample size ψ per tree"},
 			&ucli.Float64Flag{Name: "max-features", Value: 1, Usage: "share of features each tree may split on"},
 			&ucli.Float64Flag{Name: "contamination", Value: 0.01, Usage: "expected outlier share of the training data; sets the threshold (0: 0.5)"},
-			&ucli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed (the same seed and data give the same model)"},
+			&ucli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed, 0..4294967295: the same seed and data give the same model, the forest scikit-learn's IsolationForest grows for random_state=seed"},
 			&ucli.StringFlag{Name: "normalise", Value: "none", Usage: "none or robust ((x - median) / IQR)"},
 			&ucli.IntFlag{Name: "min-rows", Value: 32, Usage: "refuse to fit on fewer vectors"},
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},

@@ -104,7 +104,7 @@ func CrossValidate(X Matrix, labels []bool, p Params, k, topK int) (CVResult, er
 			}
 		}
 		fp := p
-		fp.Seed = p.Seed + uint64(f)
+		fp.Seed = uint64(uint32(p.Seed + uint64(f))) // within numpy's seed range
 		forest, err := Fit(Subset(X, tr), fp)
 		if err != nil {
 			return CVResult{}, err
