@@ -286,11 +286,14 @@ type keyState struct {
 	last              []lastPane    // per spec: the pane touched last (most events fall in it again)
 	hist              [][][]float64 // per spec, per feature: recent window values, oldest first
 	sorted            [][][]float64 // the same values, sorted
-	lastSeen          int64
-	rank              int   // kindRank[kind]
-	mark              int64 // hostState.gen when last collected by advance
-	npanes            int   // panes over all specs: 0 means the key has no open window
-	pending, dropped  bool  // idle but still with panes (in hostState.pending); removed from hostState.keys
+	// one, per spec, holds the values of the key's only vector so far (hist is then nil): most
+	// process keys have one vector, and their history is one slice, not two per feature.
+	one              [][]float64
+	lastSeen         int64
+	rank             int   // kindRank[kind]
+	mark             int64 // hostState.gen when last collected by advance
+	npanes           int   // panes over all specs: 0 means the key has no open window
+	pending, dropped bool  // idle but still with panes (in hostState.pending); removed from hostState.keys
 }
 
 // keyAlloc is a keyState with room for its per-spec slices when there are at most 4 windows.
@@ -300,6 +303,7 @@ type keyAlloc struct {
 	last   [4]lastPane
 	hist   [4][][]float64
 	sorted [4][][]float64
+	one    [4][]float64
 }
 
 // paneSet is one key's open panes of one spec: a handful (size/slide plus the lateness), so a
@@ -701,22 +705,17 @@ func (w *Window) keyOf(hs *hostState, kind string, bkey []byte, entity string, t
 		}
 		w.keys++
 		w.mu.Unlock()
-		n, nw := len(featureList(kind)), len(w.cfg.Windows)
+		nw := len(w.cfg.Windows)
 		if nw <= len(keyAlloc{}.panes) { // the usual few windows: the key's per-spec slices in one allocation
 			ka := &keyAlloc{}
 			ks = &ka.ks
 			ks.panes, ks.last, ks.hist, ks.sorted = ka.panes[:nw:nw], ka.last[:nw:nw], ka.hist[:nw:nw], ka.sorted[:nw:nw]
+			ks.one = ka.one[:nw:nw]
 		} else {
 			ks = &keyState{panes: make([]paneSet, nw), last: make([]lastPane, nw),
-				hist: make([][][]float64, nw), sorted: make([][][]float64, nw)}
+				hist: make([][][]float64, nw), sorted: make([][][]float64, nw), one: make([][]float64, nw)}
 		}
 		ks.kind, ks.key, ks.entity, ks.rank, ks.lastSeen = kind, key, entity, kindRank[kind], t
-		for i := range w.cfg.Windows {
-			if w.covers[i][ks.rank] { // a spec that does not cover the kind never touches these
-				hb := make([][]float64, 2*n)
-				ks.hist[i], ks.sorted[i] = hb[:n:n], hb[n:]
-			}
-		}
 		hs.keys[key] = ks
 		hs.idle.push(idleEntry{seen: t, ks: ks})
 	}
@@ -1478,16 +1477,35 @@ func mergeStat(d, s *stat, withSet bool) {
 func (w *Window) normalise(ks *keyState, spec int, vals, out []float64) ([]float64, []string) {
 	feats := featureList(ks.kind)
 	var spikes []string
-	if len(vals) > 0 && ks.hist[spec][0] == nil {
-		// A key's first vector for this spec: one backing array for the first histCap values of
-		// every feature's history and sorted copy (most process keys live for one window), not
-		// two small slices per feature. Three-index slices: an append past histCap moves out.
-		n, c := len(vals), min(histCap, w.cfg.History+1)
+	if ks.hist[spec] == nil {
+		one := ks.one[spec]
+		if one == nil {
+			// The key's first vector for this spec (most process keys have no other): judged
+			// against an empty history as the loop below would (median 0, z 0), and kept in
+			// one slice.
+			for i, v := range vals {
+				if w.cfg.Normalise != NormMinMax {
+					out[i] = 0.5 // the logistic of z = 0; minmax leaves 0 (lo == hi)
+				}
+				if 0 >= w.cfg.MinHistory && 0 >= w.cfg.SpikeZ && v > 0 {
+					spikes = append(spikes, feats[i].Name)
+				}
+			}
+			ks.one[spec] = append(make([]float64, 0, len(vals)), vals...)
+			return out, spikes
+		}
+		// The second vector: the per-feature history and sorted copy, each holding the first
+		// value, in one backing array with room for this one (three-index slices: an append
+		// past histCap moves out).
+		n, c := len(one), min(histCap, w.cfg.History+1)
+		hb := make([][]float64, 2*n)
+		ks.hist[spec], ks.sorted[spec] = hb[:n:n], hb[n:]
 		buf := make([]float64, 2*n*c)
 		for i := range n {
-			ks.hist[spec][i] = buf[2*i*c : 2*i*c : 2*i*c+c]
-			ks.sorted[spec][i] = buf[(2*i+1)*c : (2*i+1)*c : (2*i+2)*c]
+			ks.hist[spec][i] = append(buf[2*i*c:2*i*c:2*i*c+c], one[i])
+			ks.sorted[spec][i] = append(buf[(2*i+1)*c:(2*i+1)*c:(2*i+2)*c], one[i])
 		}
+		ks.one[spec] = nil
 	}
 	for i, v := range vals {
 		h := ks.hist[spec][i]
@@ -1529,9 +1547,9 @@ func (w *Window) normalise(ks *keyState, spec int, vals, out []float64) ([]float
 	return out, spikes
 }
 
-// histCap is the history capacity a key's first vector reserves per feature (as much as a
-// first append would: most keys never have a second vector).
-const histCap = 1
+// histCap is the history capacity a key's second vector reserves per feature: the first value
+// and its own.
+const histCap = 2
 
 func insertSorted(s []float64, v float64) []float64 {
 	i := sort.SearchFloat64s(s, v)
