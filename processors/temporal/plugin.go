@@ -180,7 +180,7 @@ func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) 
 		if envelope.Type(msg) != envelope.TypeFeatures {
 			continue
 		}
-		fv, err := envelope.Features(msg)
+		fv, err := envelope.FeaturesOf(msg) // the type is read above
 		if err != nil {
 			failed++
 			msg.SetError(err)
