@@ -1,7 +1,9 @@
 package commands
 
 import (
+	"fmt"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -24,8 +26,20 @@ func init() {
 			&ucli.StringFlag{Name: "pipeline", Value: "pipelines/detect.yaml", Usage: "pipeline to replay through"},
 			&ucli.IntFlag{Name: "gc-percent", Value: replay.DefaultGCPercent, Usage: "Go GC percent for every run, as amoskys replay sets it (0: the process's GOGC)"},
 			&ucli.Int64Flag{Name: "memory-limit-mib", Value: replay.DefaultMemoryLimit >> 20, Usage: "soft memory limit with --gc-percent (MiB)"},
+			&ucli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole bench to this file (go tool pprof)"},
 		},
 		Action: func(c *ucli.Context) error {
+			if p := c.String("cpuprofile"); p != "" {
+				f, err := os.Create(p)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("cpu profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return replay.BenchReport(c.Context, os.Stdout, replay.BenchReportOptions{
 				Pipeline: c.String("pipeline"), Events: c.Int("events"), Hosts: c.Int("hosts"), Batch: c.Int("batch"),
 				Rounds: c.Int("rounds"), Start: time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Hour),
