@@ -10,24 +10,29 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// outlierDir is ../shared/data/outlier relative to the module root.
-func outlierDir(t testing.TB) string {
+// moduleRootDir is the directory of go.mod above the package.
+func moduleRootDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	require.NoError(t, err)
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
+			return dir
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("module root not found")
+			t.Fatal("module root (go.mod) not found above the package")
 		}
 		dir = parent
 	}
-	d := filepath.Join(dir, "..", "shared", "data", "outlier")
+}
+
+// outlierDir is ../shared/data/outlier relative to the module root; the test skips without it.
+func outlierDir(t testing.TB) string {
+	t.Helper()
+	d := filepath.Join(moduleRootDir(t), "..", "shared", "data", "outlier")
 	if _, err := os.Stat(d); err != nil {
-		t.Skipf("labelled outlier sets absent (%s): %v", d, err)
+		t.Skipf("labelled outlier sets absent (%s; ../shared/data is beside the repository only in development and CI): %v", d, err)
 	}
 	return d
 }

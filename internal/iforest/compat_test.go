@@ -88,18 +88,6 @@ func sklearnFit(t *testing.T, csv string, p Params) skForest {
 	return f
 }
 
-func moduleRootDir(t *testing.T) string {
-	t.Helper()
-	d, err := filepath.Abs(".")
-	require.NoError(t, err)
-	for ; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		require.NotEqual(t, d, filepath.Dir(d), "no go.mod above the package")
-	}
-}
-
 // requireSameForest compares tree by tree in preorder.
 func requireSameForest(t *testing.T, f *Forest, sk skForest, X Matrix) {
 	t.Helper()
@@ -189,11 +177,10 @@ func TestForestIsScikitLearns(t *testing.T) {
 // TestForestIsScikitLearnsOnOutlierSets checks the shared labelled sets, one seed each.
 func TestForestIsScikitLearnsOnOutlierSets(t *testing.T) {
 	requireSklearn(t)
-	dir := filepath.Join(moduleRootDir(t), "..", "shared", "data", "outlier")
-	files, _ := filepath.Glob(filepath.Join(dir, "*.csv"))
-	if len(files) == 0 {
-		t.Skipf("no labelled sets in %s (../shared/data is beside the repository only in development and CI)", dir)
-	}
+	dir := outlierDir(t)
+	files, err := filepath.Glob(filepath.Join(dir, "*.csv"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "no labelled sets in %s", dir)
 	for i, path := range files {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			d, err := ReadLabelledCSV(path)
