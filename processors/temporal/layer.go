@@ -98,6 +98,7 @@ type Layer struct {
 	sbuf    []float32            // and for population statistics
 	nclass  int                  // program histories kept (all slots)
 	nextID  uint64               // last series id given for program histories
+	warming []string             // abstention reasons "warming up: n of w points", by n (built once)
 	spare   []*group             // groups emptied by eviction, for new keys (their slices kept)
 	cur     *group               // the group detector works on: never made spare
 }
@@ -393,6 +394,21 @@ func (l *Layer) detector(gp **group, prefix []byte, i int, name string, sizeHint
 	return &e.det
 }
 
+// warmingUp is the abstention "warming up: n of w points" (w: the warm-up plus one), each
+// string built once (a process key's vectors all abstain so).
+func (l *Layer) warmingUp(n int) string {
+	if n < 0 || n > l.cfg.Detector.Warmup+1 {
+		return "warming up: " + strconv.Itoa(n) + " of " + strconv.Itoa(l.cfg.Detector.Warmup+1) + " points"
+	}
+	if l.warming == nil {
+		l.warming = make([]string, l.cfg.Detector.Warmup+2)
+	}
+	if l.warming[n] == "" {
+		l.warming[n] = "warming up: " + strconv.Itoa(n) + " of " + strconv.Itoa(l.cfg.Detector.Warmup+1) + " points"
+	}
+	return l.warming[n]
+}
+
 type scored struct {
 	name string
 	res  Result
@@ -540,7 +556,7 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 			out.Abstain = "warming up: " + strconv.Itoa(minN) + " of " + strconv.Itoa(l.cfg.Detector.Warmup+1) +
 				" points; above its population for " + strconv.Itoa(pending) + " of " + strconv.Itoa(l.cfg.PopulationWindows) + " windows"
 		default:
-			out.Abstain = "warming up: " + strconv.Itoa(minN) + " of " + strconv.Itoa(l.cfg.Detector.Warmup+1) + " points"
+			out.Abstain = l.warmingUp(minN)
 		}
 		return out
 	}
