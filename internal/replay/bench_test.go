@@ -9,7 +9,7 @@ import (
 )
 
 // BenchmarkReplayDetect replays synthetic events through pipelines/detect.yaml (100k events per op,
-// AMOSKYS_BENCH_EVENTS to change): go test -bench ReplayDetect -run ^$ ./internal/replay
+// AMOSKYS_BENCH_EVENTS to change; batches of 5000, AMOSKYS_BENCH_BATCH): go test -bench ReplayDetect -run ^$ ./internal/replay
 func BenchmarkReplayDetect(b *testing.B) {
 	benchPipeline(b, filepath.Join("..", "..", "pipelines", "detect.yaml"))
 }
@@ -42,10 +42,14 @@ func benchPipeline(b *testing.B, pipeline string) {
 	if v, err := strconv.Atoi(os.Getenv("AMOSKYS_BENCH_EVENTS")); err == nil && v > 0 {
 		n = v
 	}
+	batch := 5000
+	if v, err := strconv.Atoi(os.Getenv("AMOSKYS_BENCH_BATCH")); err == nil && v > 0 {
+		batch = v
+	}
 	evs := Synthetic(n, 8, t0)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := Bench(b.Context(), pipeline, evs, BenchOptions{Batch: 5000}); err != nil {
+		if _, err := Bench(b.Context(), pipeline, evs, BenchOptions{Batch: batch}); err != nil {
 			b.Fatal(err)
 		}
 	}
