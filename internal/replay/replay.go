@@ -72,6 +72,8 @@ type Result struct {
 	Alerts   []*schemas.AlertEvent // final state of each alert, sorted by host, id
 	Elapsed  time.Duration
 	Pipeline string
+	// Out counts the messages the pipeline put out, by amoskys_type (the replay's output).
+	Out map[string]int64
 }
 
 // EventsPerSecond is the replay's throughput.
@@ -185,7 +187,7 @@ func run(ctx context.Context, opts Options, src Source) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	col := &collector{latest: map[string]*schemas.AlertEvent{}}
+	col := &collector{latest: map[string]*schemas.AlertEvent{}, out: map[string]int64{}}
 	err = env.RegisterBatchOutput(sinkName, service.NewConfigSpec(), func(*service.ParsedConfig, *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
 		return col, service.BatchPolicy{}, 1, nil
 	})
@@ -224,6 +226,7 @@ func run(ctx context.Context, opts Options, src Source) (*Result, error) {
 	}
 	res := &Result{RunID: opts.RunID, Events: events, Elapsed: time.Since(t0), Pipeline: opts.Pipeline}
 	res.Alerts = col.alerts(opts.RunID)
+	res.Out = col.out
 	return res, nil
 }
 
@@ -296,6 +299,7 @@ type collector struct {
 	mu     sync.Mutex
 	seq    int
 	latest map[string]*schemas.AlertEvent
+	out    map[string]int64 // messages by type
 }
 
 func (c *collector) Connect(context.Context) error { return nil }
@@ -306,7 +310,9 @@ func (c *collector) WriteBatch(_ context.Context, b service.MessageBatch) error 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, m := range b {
-		if envelope.Type(m) != envelope.TypeAlert {
+		typ := envelope.Type(m)
+		c.out[typ]++
+		if typ != envelope.TypeAlert {
 			continue
 		}
 		a, err := envelope.Alert(m)
