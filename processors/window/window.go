@@ -434,8 +434,7 @@ type hostState struct {
 	seenExe        map[string]struct{}
 	seenRem        map[string]struct{}
 	seenLst        map[string]struct{}
-	procStart      map[int32]int64 // pid -> start (unix s) of the latest process with that pid
-	procName       map[int32]string
+	procs          map[int32]procInfo // pid -> the latest process with that pid
 	// paneKeys indexes open panes, per spec: pane start -> the keys with a pane there, so that
 	// advance visits only keys with open windows, never every key the host remembers.
 	paneKeys []map[int64][]*keyState
@@ -537,7 +536,7 @@ func (w *Window) Add(ev *schemas.TelemetryEvent) []*schemas.FeatureVector {
 	if hs == nil {
 		hs = &hostState{host: ev.Host, closed: make([]int64, len(w.cfg.Windows)), keys: map[string]*keyState{},
 			seenExe: map[string]struct{}{}, seenRem: map[string]struct{}{}, seenLst: map[string]struct{}{},
-			procStart: map[int32]int64{}, procName: map[int32]string{}, paneKeys: make([]map[int64][]*keyState, len(w.cfg.Windows))}
+			procs: map[int32]procInfo{}, paneKeys: make([]map[int64][]*keyState, len(w.cfg.Windows))}
 		for i := range hs.paneKeys {
 			hs.paneKeys[i] = map[int64][]*keyState{}
 		}
@@ -720,6 +719,30 @@ func (w *Window) keyOf(hs *hostState, kind string, bkey []byte, entity string, t
 		hs.idle.push(idleEntry{seen: t, ks: ks})
 	}
 	if entity != "" {
+		ks.entity = entity
+	}
+	if t > ks.lastSeen {
+		ks.lastSeen = t
+	}
+	return ks
+}
+
+// procInfo is what a host knows of the latest process with a pid: its start (unix s), name, and
+// its key's state when it had one (a cache of keyOf(procKey(pid, start)): nil, or dropped since,
+// means look it up).
+type procInfo struct {
+	start int64
+	name  string
+	ks    *keyState
+}
+
+// procKeyOf is keyOf for the process key of pid and start, given the state cached for it.
+func (w *Window) procKeyOf(hs *hostState, cached *keyState, pid int32, start int64, entity string, t int64) *keyState {
+	ks := cached
+	if ks == nil || ks.dropped {
+		return w.keyOf(hs, KindProcess, hs.procKey(pid, start), entity, t)
+	}
+	if entity != "" { // keyOf's work on a known key, without building and hashing its name
 		ks.entity = entity
 	}
 	if t > ks.lastSeen {
@@ -932,19 +955,21 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		if pr == nil {
 			return
 		}
+		info, known := hs.procs[pr.PID]
 		start := pr.StartTime.Unix()
-		if pr.StartTime.IsZero() {
-			if s, ok := hs.procStart[pr.PID]; ok {
-				start = s
-			}
+		if pr.StartTime.IsZero() && known {
+			start = info.start
 		}
 		var proc *keyState
 		if ev.Kind != schemas.KindProcessExit {
-			if _, known := hs.procStart[pr.PID]; known || len(hs.procStart) < w.cfg.MaxSeen {
-				hs.procStart[pr.PID] = start
-				hs.procName[pr.PID] = pr.Name
+			if known && info.start == start {
+				proc = w.procKeyOf(hs, info.ks, pr.PID, start, pr.Name, t)
+			} else {
+				proc = w.keyOf(hs, KindProcess, hs.procKey(pr.PID, start), pr.Name, t)
 			}
-			proc = w.keyOf(hs, KindProcess, hs.procKey(pr.PID, start), pr.Name, t)
+			if known || len(hs.procs) < w.cfg.MaxSeen {
+				hs.procs[pr.PID] = procInfo{start: start, name: pr.Name, ks: proc}
+			}
 		}
 		switch ev.Kind {
 		case schemas.KindProcessExec:
@@ -974,14 +999,13 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 					p.flag(FlagPrivilegeEscalation)
 				}
 			})
-			if ps, ok := hs.procStart[pr.PPID]; ok && pr.PPID != pr.PID {
-				parent := w.keyOf(hs, KindProcess, hs.procKey(pr.PPID, ps), hs.procName[pr.PPID], t)
+			if pi, ok := hs.procs[pr.PPID]; ok && pr.PPID != pr.PID {
+				parent := w.procKeyOf(hs, pi.ks, pr.PPID, pi.start, pi.name, t)
 				w.touch(hs, parent, t, "", func(p *pane) { p.addI(fiProcessChildExecCount, 1, t) })
 			}
 		case schemas.KindProcessExit:
 			w.touch(hs, host, t, "", func(p *pane) { p.addI(fiHostProcExitCount, 1, t) })
-			delete(hs.procStart, pr.PID)
-			delete(hs.procName, pr.PID)
+			delete(hs.procs, pr.PID)
 		case schemas.KindProcessSample:
 			w.touch(hs, proc, t, ev.ID, func(p *pane) {
 				p.addI(fiProcessCpuPercent, pr.CPUPercent, t)
@@ -1001,8 +1025,8 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 			return
 		}
 		var proc *keyState
-		if s, ok := hs.procStart[c.PID]; ok && c.PID != 0 {
-			proc = w.keyOf(hs, KindProcess, hs.procKey(c.PID, s), hs.procName[c.PID], t)
+		if pi, ok := hs.procs[c.PID]; ok && c.PID != 0 {
+			proc = w.procKeyOf(hs, pi.ks, c.PID, pi.start, pi.name, t)
 		}
 		opened := c.Action != "closed"
 		if ev.Kind == schemas.KindConnection {
