@@ -31,6 +31,12 @@ type btree struct {
 	leaf [byteSlots]float64 // path length at leaf 256+j, slot j
 }
 
+// bweights are the bits of isolation each edge of a byte-layout tree buys (Shares): w[c] is
+// log2(size of the parent / size of child c) for heap child c (2..511), 0 below a pass-through.
+type bweights struct {
+	w [2 * byteSlots]float32
+}
+
 // brow is one row's values indexed by feature, padded so that consecutive rows of a block do not
 // fall on the same cache sets (a 2 KB stride would).
 type brow struct {
@@ -67,8 +73,9 @@ func (f *Forest) buildBytes() {
 		return
 	}
 	ts := make([]btree, len(f.Roots))
+	ws := make([]bweights, len(f.Roots))
 	for t, r := range f.Roots {
-		bt := &ts[t]
+		bt, bw := &ts[t], &ws[t]
 		bt.up[0] = passThrough
 		// fill places general node g at heap node m of depth k.
 		var fill func(g int32, m, k int) bool
@@ -85,13 +92,14 @@ func (f *Forest) buildBytes() {
 				return fill(g, 2*m+1, k+1) && fill(g, 2*m, k+1)
 			}
 			bt.feat[m], bt.up[m] = uint8(f.Feature[g]), key(math.Nextafter(f.Thresh[g], math.Inf(1)))
+			bw.w[2*m+1], bw.w[2*m] = f.wl[g], f.wr[g] // mirrored: 2m+1 is the left side
 			return fill(f.Left[g], 2*m+1, k+1) && fill(f.Right[g], 2*m, k+1)
 		}
 		if !fill(r, 1, 0) {
 			return
 		}
 	}
-	f.bytes = ts
+	f.bytes, f.bweights = ts, ws
 }
 
 // bstep is one step down a byte-layout tree: from internal node m (1..127) to its child.
@@ -199,4 +207,35 @@ func bytesPath(ts []btree, x *brow) float64 {
 	}
 	bytesRow(ts[t:], x, &sum)
 	return sum
+}
+
+// bytesExplain is bytesPath and Forest.Shares in one walk of the byte layout: it returns the sum
+// of x's path lengths and adds to out[j] the bits each split on feature j bought along x's paths
+// (total: all of them). Eight trees' paths are found at once, so their chains of dependent loads
+// overlap, then added up tree by tree and root to leaf: the sums are bit for bit those of
+// bytesPath and of the general layout's Shares (a pass-through edge adds +0 to out[0]).
+func bytesExplain(ts []btree, ws []bweights, x *brow, out []float64) (sum, total float64) {
+	var path [8][byteDepth + 1]uint16
+	for t := 0; t < len(ts); t += 8 {
+		k := min(8, len(ts)-t)
+		for j := range k {
+			path[j][0] = 1
+		}
+		for d := range byteDepth {
+			for j := range k {
+				tr, m := &ts[t+j], path[j][d]
+				path[j][d+1] = 2*m + uint16(b2i(x.v[tr.feat[m]] < tr.up[m]))
+			}
+		}
+		for j := range k {
+			tr, w := &ts[t+j], &ws[t+j]
+			for d := range byteDepth {
+				wt := float64(w.w[path[j][d+1]])
+				out[tr.feat[path[j][d]]] += wt
+				total += wt
+			}
+			sum += tr.leaf[path[j][byteDepth]-byteSlots]
+		}
+	}
+	return sum, total
 }

@@ -76,12 +76,13 @@ type Forest struct {
 	Size    []int32 // training rows that reached the node
 	Roots   []int32 // root node of each tree
 
-	cpsi   float64   // c(SampleSize)
-	packed []node    // the scoring layout, see pack
-	proots []int32   // root of each tree in packed
-	full   *full     // the complete-tree layout, when the height limit allows
-	bytes  []btree   // the byte layout, when ψ <= 256 and features <= 256 (see fast.go)
-	wl, wr []float32 // log2(size/size of the left or right child): the bits a split buys
+	cpsi     float64    // c(SampleSize)
+	packed   []node     // the scoring layout, see pack
+	proots   []int32    // root of each tree in packed
+	full     *full      // the complete-tree layout, when the height limit allows
+	bytes    []btree    // the byte layout, when ψ <= 256 and features <= 256 (see fast.go)
+	bweights []bweights // the bits each edge of the byte layout buys, for Shares
+	wl, wr   []float32  // log2(size/size of the left or right child): the bits a split buys
 }
 
 // node is one node of the scoring layout: 16 bytes, four to a cache line, the two children of a
@@ -574,23 +575,36 @@ func (f *Forest) ScoreInto(X Matrix, out []float64, workers int) {
 // the most. Summed over a path this is log2(ψ/leaf size), so the shares split the isolation
 // achieved.
 func (f *Forest) Shares(x []float64) []float64 {
+	_, sh := f.PathShares(x)
+	return sh
+}
+
+// PathShares returns E[h(x)] (as PathLength) and the shares (as Shares) from one walk.
+func (f *Forest) PathShares(x []float64) (float64, []float64) {
 	out := make([]float64, f.NumFeat)
-	var total float64
-	feature, thresh, left, right := f.Feature, f.Thresh, f.Left, f.Right
-	for _, n := range f.Roots {
-		for {
-			ft := feature[n]
-			if ft < 0 {
-				break
+	var sum, total float64
+	if f.bytes != nil {
+		var b brow
+		b.set(x[:f.NumFeat])
+		sum, total = bytesExplain(f.bytes, f.bweights, &b, out)
+	} else {
+		feature, thresh, left, right := f.Feature, f.Thresh, f.Left, f.Right
+		for _, n := range f.Roots {
+			for {
+				ft := feature[n]
+				if ft < 0 {
+					sum += thresh[n]
+					break
+				}
+				var w float64
+				if x[ft] <= thresh[n] {
+					w, n = float64(f.wl[n]), left[n]
+				} else {
+					w, n = float64(f.wr[n]), right[n]
+				}
+				out[ft] += w
+				total += w
 			}
-			var w float64
-			if x[ft] <= thresh[n] {
-				w, n = float64(f.wl[n]), left[n]
-			} else {
-				w, n = float64(f.wr[n]), right[n]
-			}
-			out[ft] += w
-			total += w
 		}
 	}
 	if total > 0 {
@@ -598,7 +612,7 @@ func (f *Forest) Shares(x []float64) []float64 {
 			out[i] /= total
 		}
 	}
-	return out
+	return sum / float64(len(f.Roots)), out
 }
 
 // Nodes returns the number of nodes in the forest.

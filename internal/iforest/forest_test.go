@@ -265,3 +265,40 @@ func TestByteLayoutEdgeValues(t *testing.T) {
 		require.Equal(t, f.Score(Y.Row(i)), batch[i], "row %d %v", i, Y.Row(i))
 	}
 }
+
+// The byte layout's explanation walk gives the general layout's path length and shares bit for
+// bit, on rows that sit exactly on thresholds too, and with a tree count that is not a multiple
+// of the eight walked at once.
+func TestPathSharesByteLayoutIsExact(t *testing.T) {
+	X := gaussian(1500, 7, 11)
+	p := DefaultParams()
+	p.Trees = 37
+	f, err := Fit(X, p)
+	require.NoError(t, err)
+	require.NotNil(t, f.bytes)
+	general := *f
+	general.bytes, general.bweights = nil, nil
+	rows := [][]float64{}
+	for i := range 200 {
+		rows = append(rows, X.Row(i))
+	}
+	for n := range 200 { // on a threshold, and just above it
+		if f.Feature[n] < 0 {
+			continue
+		}
+		x := append([]float64(nil), X.Row(n)...)
+		x[f.Feature[n]] = f.Thresh[n]
+		rows = append(rows, x)
+		y := append([]float64(nil), x...)
+		y[f.Feature[n]] = math.Nextafter(f.Thresh[n], math.Inf(1))
+		rows = append(rows, y)
+	}
+	for i, x := range rows {
+		pl, sh := f.PathShares(x)
+		gpl, gsh := general.PathShares(x)
+		require.Equal(t, gpl, pl, "row %d path length", i)
+		require.Equal(t, gsh, sh, "row %d shares", i)
+		require.Equal(t, f.PathLength(x), pl, "row %d: PathShares and PathLength", i)
+		require.Equal(t, f.Score(x), f.scoreOf(pl), "row %d", i)
+	}
+}

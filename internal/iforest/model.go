@@ -2,6 +2,7 @@ package iforest
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -601,14 +602,20 @@ type Explanation struct {
 // Explain scores x and says which features isolated it.
 func (m *Model) Explain(x []float64) Explanation {
 	y := m.prepare(x)
-	s := m.forest.Score(y)
-	sh := m.forest.Shares(y)
+	pl, sh := m.forest.PathShares(y)
+	s := m.forest.scoreOf(pl)
 	e := Explanation{Score: s, Calibrated: m.Calibrate(s), Outlier: s >= m.Threshold, Threshold: m.Threshold,
 		Features: make([]FeatureShare, len(sh))}
-	for j, v := range sh {
-		e.Features[j] = FeatureShare{Name: m.Features[j], Index: j, Share: v, Value: x[j],
+	// Largest share first, ties in feature order: the indices are sorted, not the 80-byte entries.
+	var buf [64]int32
+	order := buf[:0]
+	for j := range sh {
+		order = append(order, int32(j))
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(sh[b], sh[a]) })
+	for k, j := range order {
+		e.Features[k] = FeatureShare{Name: m.Features[j], Index: int(j), Share: sh[j], Value: x[j],
 			Median: m.Stats.Median[j], Q1: m.Stats.Q1[j], Q3: m.Stats.Q3[j]}
 	}
-	sort.SliceStable(e.Features, func(a, b int) bool { return e.Features[a].Share > e.Features[b].Share })
 	return e
 }

@@ -61,6 +61,7 @@ type loaded struct {
 	m       *iforest.Model
 	mapping sync.Map // strings.Join(names, "\x00") -> []int (or error)
 	cached  atomic.Int32
+	last    atomic.Pointer[lastMapping]
 	// otherKind: key kind -> the abstention for vectors of that kind (at most maxMappings).
 	otherKind sync.Map
 	nOther    atomic.Int32
@@ -172,6 +173,24 @@ func (l *Layer) Reload() (*iforest.Model, error) {
 
 // columns maps the model's features onto positions in names.
 func (c *loaded) columns(names []string) ([]int, error) {
+	// The vectors of a key kind carry the same names (usually the same strings, which compare by
+	// pointer): the last mapping is checked first, without building the key.
+	if last := c.last.Load(); last != nil && slices.Equal(last.names, names) {
+		return last.cols, last.err
+	}
+	cols, err := c.mapColumns(names)
+	c.last.Store(&lastMapping{names: slices.Clone(names), cols: cols, err: err})
+	return cols, err
+}
+
+// lastMapping is the mapping columns found last, with the names it was found for.
+type lastMapping struct {
+	names []string
+	cols  []int
+	err   error
+}
+
+func (c *loaded) mapColumns(names []string) ([]int, error) {
 	key := strings.Join(names, "\x00")
 	if v, ok := c.mapping.Load(key); ok {
 		if err, isErr := v.(error); isErr {
