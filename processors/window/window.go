@@ -5,6 +5,7 @@
 package window
 
 import (
+	"cmp"
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -1222,18 +1224,18 @@ func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schem
 			hs.closed[i] = lim
 		}
 	}
-	sort.Slice(cl, func(a, b int) bool {
-		x, y := &cl[a], &cl[b]
-		if x.end != y.end {
-			return x.end < y.end
+	// A total order (a key closes once per end and spec): any sort gives the same sequence.
+	slices.SortFunc(cl, func(x, y closing) int {
+		if c := cmp.Compare(x.end, y.end); c != 0 {
+			return c
 		}
-		if x.spec != y.spec {
-			return x.spec < y.spec
+		if c := cmp.Compare(x.spec, y.spec); c != 0 {
+			return c
 		}
-		if x.ks.rank != y.ks.rank {
-			return x.ks.rank < y.ks.rank
+		if c := cmp.Compare(x.ks.rank, y.ks.rank); c != 0 {
+			return c
 		}
-		return x.ks.key < y.ks.key
+		return strings.Compare(x.ks.key, y.ks.key)
 	})
 	var out []*schemas.FeatureVector
 	for _, c := range cl {
