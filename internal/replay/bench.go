@@ -120,7 +120,7 @@ func Bench(ctx context.Context, pipeline string, evs []*schemas.TelemetryEvent, 
 		return BenchResult{}, err
 	}
 	r := BenchResult{Pipeline: pipeline, Events: res.Events, Alerts: len(res.Alerts), Elapsed: res.Elapsed, CPU: cpuTime() - c0,
-		Features: res.Out["features"]}
+		Features: res.Features}
 	return r, nil
 }
 
