@@ -13,11 +13,13 @@
 package fuse
 
 import (
+	"cmp"
 	"container/list"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -159,7 +161,7 @@ type Score struct {
 // Combine fuses results, at most one per layer (the caller keeps the strongest), into a score.
 // Layers with a nil Score abstain: they appear in the breakdown with weight 0.
 func (c Config) Combine(results []schemas.LayerResult) Score {
-	var out Score
+	out := Score{Breakdown: make([]schemas.LayerBreakdown, 0, len(results))}
 	var wsum, wmean, prodNot, floor float64
 	prodNot = 1
 	present := 0
@@ -363,7 +365,12 @@ func (f *Fuser) Process(in Input) (*schemas.AlertEvent, bool) {
 	for _, r := range o.layers {
 		results = append(results, r)
 	}
-	sort.Slice(results, func(i, j int) bool { return layerOrder(results[i].Layer) < layerOrder(results[j].Layer) })
+	slices.SortFunc(results, func(a, b schemas.LayerResult) int { // by layer; unknown layers by name
+		if c := cmp.Compare(layerOrder(a.Layer), layerOrder(b.Layer)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Layer, b.Layer)
+	})
 	sc := f.cfg.Combine(results)
 	if sc.Score < f.cfg.MinScore || sc.Severity == "" {
 		return nil, false

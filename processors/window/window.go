@@ -459,7 +459,8 @@ const nShards = 16
 type shard struct {
 	mu           sync.Mutex
 	hosts        map[string]*hostState
-	events, late int64 // counted under mu, which Add holds anyway (Window.mu would be one more lock per event)
+	last         *hostState // the host of the shard's latest event (most shards hold one host)
+	events, late int64      // counted under mu, which Add holds anyway (Window.mu would be one more lock per event)
 }
 
 // Window holds the state of every host. It is safe for concurrent use: hosts are sharded,
@@ -534,7 +535,10 @@ func (w *Window) Add(ev *schemas.TelemetryEvent) []*schemas.FeatureVector {
 	sh := w.shardOf(ev.Host)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	hs := sh.hosts[ev.Host]
+	hs := sh.last
+	if hs == nil || hs.host != ev.Host {
+		hs = sh.hosts[ev.Host]
+	}
 	if hs == nil {
 		hs = &hostState{host: ev.Host, closed: make([]int64, len(w.cfg.Windows)), keys: map[string]*keyState{},
 			seenExe: map[string]struct{}{}, seenRem: map[string]struct{}{}, seenLst: map[string]struct{}{},
@@ -544,6 +548,7 @@ func (w *Window) Add(ev *schemas.TelemetryEvent) []*schemas.FeatureVector {
 		}
 		sh.hosts[ev.Host] = hs
 	}
+	sh.last = hs
 	t := ev.Time.UnixNano()
 	if !hs.started {
 		hs.started = true
