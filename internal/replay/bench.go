@@ -166,6 +166,11 @@ func BenchReport(ctx context.Context, w io.Writer, o BenchReportOptions) error {
 		return err
 	}
 	evs := Synthetic(o.Events, o.Hosts, o.Start)
+	restore, err := useBenchModel(w, dir, o)
+	if err != nil {
+		return err
+	}
+	defer restore()
 	names := map[string]string{noop: fmt.Sprintf("%d x Benthos noop", stages), pnoop: fmt.Sprintf("%d x %s (public plugin API)", stages, PluginNoop), o.Pipeline: o.Pipeline}
 	order := []string{noop, pnoop, o.Pipeline}
 	gc := "the process's GOGC"
