@@ -26,6 +26,7 @@ func init() {
 			&ucli.StringFlag{Name: "pipeline", Value: "pipelines/detect.yaml", Usage: "pipeline to replay through"},
 			&ucli.IntFlag{Name: "gc-percent", Value: replay.DefaultGCPercent, Usage: "Go GC percent for every run, as amoskys replay sets it (0: the process's GOGC)"},
 			&ucli.Int64Flag{Name: "memory-limit-mib", Value: replay.DefaultMemoryLimit >> 20, Usage: "soft memory limit with --gc-percent (MiB)"},
+			&ucli.IntFlag{Name: "workers", Value: 2, Usage: "also replay through this many copies of the pipeline, the hosts split between them (amoskys replay --workers); 1: not"},
 			&ucli.StringFlag{Name: "cpuprofile", Usage: "write a CPU profile of the whole bench to this file (go tool pprof)"},
 		},
 		Action: func(c *ucli.Context) error {
@@ -43,7 +44,7 @@ func init() {
 			return replay.BenchReport(c.Context, os.Stdout, replay.BenchReportOptions{
 				Pipeline: c.String("pipeline"), Events: c.Int("events"), Hosts: c.Int("hosts"), Batch: c.Int("batch"),
 				Rounds: c.Int("rounds"), Start: time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Hour),
-				GCPercent: c.Int("gc-percent"), MemoryLimit: c.Int64("memory-limit-mib") << 20, StageEvents: c.Int("stage-events")})
+				GCPercent: c.Int("gc-percent"), MemoryLimit: c.Int64("memory-limit-mib") << 20, StageEvents: c.Int("stage-events"), Workers: c.Int("workers")})
 		},
 	})
 }

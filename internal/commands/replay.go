@@ -41,6 +41,7 @@ func init() {
 			&ucli.BoolFlag{Name: "no-store", Usage: "with --jsonl: keep the run in memory, write nothing to the warehouse"},
 			&ucli.BoolFlag{Name: "json-messages", Usage: "send events as JSON bytes (for pipelines starting with bloblang) instead of decoded values"},
 			&ucli.IntFlag{Name: "batch", Value: 2000, Usage: "events per batch"},
+			&ucli.IntFlag{Name: "workers", Value: 1, Usage: "copies of the pipeline run side by side, the hosts split between them (each stage keeps its state per host; caps such as window.max_keys then apply per copy)"},
 			&ucli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 			&ucli.IntFlag{Name: "gc-percent", Value: replay.DefaultGCPercent, Usage: "Go GC percent during the run (a batch job: memory for speed; 0: the process's GOGC)"},
 			&ucli.Int64Flag{Name: "memory-limit-mib", Value: replay.DefaultMemoryLimit >> 20, Usage: "soft memory limit with --gc-percent (MiB)"},
@@ -88,7 +89,7 @@ func runReplay(ctx context.Context, c *ucli.Context) error {
 	}
 	opts := replay.Options{From: from, To: to, Hosts: hosts, Pipeline: c.String("pipeline"),
 		RunID: c.String("run-id"), BatchSize: c.Int("batch"), JSON: c.Bool("json-messages"),
-		GCPercent: c.Int("gc-percent"), MemoryLimit: c.Int64("memory-limit-mib") << 20}
+		GCPercent: c.Int("gc-percent"), MemoryLimit: c.Int64("memory-limit-mib") << 20, Workers: c.Int("workers")}
 	if !c.Bool("quiet") {
 		opts.Progress = os.Stderr
 	}

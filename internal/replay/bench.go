@@ -104,7 +104,8 @@ func (b BenchResult) EventsPerSecond() float64 { return float64(b.Events) / b.El
 
 // BenchOptions tune Bench.
 type BenchOptions struct {
-	Batch int
+	Batch   int
+	Workers int // Options.Workers
 	// GCPercent and MemoryLimit as in Options.
 	GCPercent   int
 	MemoryLimit int64
@@ -113,7 +114,7 @@ type BenchOptions struct {
 // Bench replays evs through pipeline in memory (no warehouse) and times it.
 func Bench(ctx context.Context, pipeline string, evs []*schemas.TelemetryEvent, o BenchOptions) (BenchResult, error) {
 	opts := Options{Pipeline: pipeline, Source: &sliceSource{evs: evs}, BatchSize: o.Batch, RunID: "bench",
-		GCPercent: o.GCPercent, MemoryLimit: o.MemoryLimit}
+		GCPercent: o.GCPercent, MemoryLimit: o.MemoryLimit, Workers: o.Workers}
 	c0 := cpuTime()
 	res, err := Run(ctx, opts)
 	if err != nil {
@@ -137,6 +138,9 @@ type BenchReportOptions struct {
 	MemoryLimit int64
 	// StageEvents: events of the per-stage runs (0: all).
 	StageEvents int
+	// Workers > 1 adds, in every round, a run of the pipeline split by host over that many
+	// copies (Options.Workers): the replay's throughput on several cores.
+	Workers int
 }
 
 // BenchReport replays the same synthetic events, in one process, through: as many Benthos
@@ -173,6 +177,11 @@ func BenchReport(ctx context.Context, w io.Writer, o BenchReportOptions) error {
 	defer restore()
 	names := map[string]string{noop: fmt.Sprintf("%d x Benthos noop", stages), pnoop: fmt.Sprintf("%d x %s (public plugin API)", stages, PluginNoop), o.Pipeline: o.Pipeline}
 	order := []string{noop, pnoop, o.Pipeline}
+	part := o.Pipeline + "#workers" // the pipeline split by host over o.Workers copies
+	if o.Workers > 1 {
+		names[part] = fmt.Sprintf("%s, %d copies, hosts split between them", o.Pipeline, o.Workers)
+		order = append(order, part)
+	}
 	gc := "the process's GOGC"
 	if o.GCPercent != 0 {
 		gc = fmt.Sprintf("GC percent %d, soft memory limit %d MiB", o.GCPercent, o.MemoryLimit>>20)
@@ -185,7 +194,11 @@ func BenchReport(ctx context.Context, w io.Writer, o BenchReportOptions) error {
 	for round := 1; round <= o.Rounds; round++ {
 		for _, p := range order {
 			runtime.GC()
-			r, err := Bench(ctx, p, evs, BenchOptions{Batch: o.Batch, GCPercent: o.GCPercent, MemoryLimit: o.MemoryLimit})
+			path, workers := p, 0
+			if p == part {
+				path, workers = o.Pipeline, o.Workers
+			}
+			r, err := Bench(ctx, path, evs, BenchOptions{Batch: o.Batch, GCPercent: o.GCPercent, MemoryLimit: o.MemoryLimit, Workers: workers})
 			if err != nil {
 				return fmt.Errorf("%s: %w", p, err)
 			}
@@ -202,6 +215,10 @@ func BenchReport(ctx context.Context, w io.Writer, o BenchReportOptions) error {
 	bn, bp, bd := best[noop], best[pnoop], best[o.Pipeline]
 	fmt.Fprintf(w, "\nBest of %d (wall µs per event, CPU µs per event, each the best of its rounds): %d x Benthos noop %.2f, %.2f; %d x %s %.2f, %.2f; %s %.2f, %.2f.\n", o.Rounds,
 		stages, us(bn.Elapsed), us(bn.CPU), stages, PluginNoop, us(bp.Elapsed), us(bp.CPU), o.Pipeline, us(bd.Elapsed), us(bd.CPU))
+	if bw, ok := best[part]; ok {
+		fmt.Fprintf(w, "Split by host over %d copies (amoskys replay --workers %d): %.0f events/s, CPU %.2f µs/event (one copy: %.0f events/s, CPU %.2f); the same alerts (TestPartitionedReplayEqualsSingle).\n",
+			o.Workers, o.Workers, bw.EventsPerSecond(), us(bw.CPU), bd.EventsPerSecond(), us(bd.CPU))
+	}
 	fmt.Fprintf(w, "Our stages' own cost (pipeline minus pass-through stages): wall %.2f, CPU %.2f µs/event. The framework's: %d plugin stages (pass-through minus Benthos noop) wall %.2f, CPU %.2f µs/event, plus input, pipeline loop and output (Benthos noop run) wall %.2f, CPU %.2f.\n",
 		us(bd.Elapsed-bp.Elapsed), us(bd.CPU-bp.CPU), stages, us(bp.Elapsed-bn.Elapsed), us(bp.CPU-bn.CPU), us(bn.Elapsed), us(bn.CPU))
 	if bd.Features > 0 && stages > 1 {

@@ -29,8 +29,10 @@ const goldenChainSHA256 = "7e89b46ec220b981d2cbdaff9eb15dc2fe2f6cd75d46ee6d173b5
 
 // goldenEvents is Synthetic with anomalies a few rules and layers react to: now and then an exec
 // from /tmp by root under a shell, a listener, a burst of connections and metric spikes.
-func goldenEvents(n int) []*schemas.TelemetryEvent {
-	evs := Synthetic(n, 2, t0)
+func goldenEvents(n int) []*schemas.TelemetryEvent { return withAnomalies(Synthetic(n, 2, t0)) }
+
+// withAnomalies plants goldenEvents' anomalies in evs.
+func withAnomalies(evs []*schemas.TelemetryEvent) []*schemas.TelemetryEvent {
 	for i, ev := range evs {
 		switch {
 		case ev.Kind == schemas.KindProcessExec && i%4001 == 0:

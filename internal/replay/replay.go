@@ -57,6 +57,10 @@ type Options struct {
 	// bounds all the same (debug.SetMemoryLimit).
 	GCPercent   int
 	MemoryLimit int64
+
+	// Workers > 1 splits the events by host over that many copies of the pipeline run side by
+	// side (see partition.go); 0 or 1 runs one.
+	Workers int
 }
 
 // Defaults of the replay and bench commands for Options.GCPercent and MemoryLimit.
@@ -133,7 +137,17 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	res, err := run(ctx, opts, src)
+	var res *Result
+	var err error
+	if opts.Workers > 1 {
+		res, err = runPartitioned(ctx, opts, src)
+	} else {
+		bar := newBar(opts, src.Total())
+		res, err = run(ctx, opts, src, bar, nil)
+		if err == nil && bar != nil {
+			_ = bar.Finish()
+		}
+	}
 	if opts.Warehouse != nil {
 		fin := time.Now().UTC()
 		status, msg := "done", ""
@@ -157,7 +171,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	return res, err
 }
 
-func run(ctx context.Context, opts Options, src Source) (*Result, error) {
+// run replays src through one copy of the pipeline. bar (may be nil) counts the events sent;
+// end, when not nil, gives the end of the range for the end-of-input message when To is not set.
+func run(ctx context.Context, opts Options, src Source, bar *progressbar.ProgressBar, end func() time.Time) (*Result, error) {
 	conf, err := pipelineYAMLWith(opts.Pipeline, map[string]any{sourceName: map[string]any{}},
 		map[string]any{sinkName: map[string]any{}})
 	if err != nil {
@@ -167,22 +183,10 @@ func run(ctx context.Context, opts Options, src Source) (*Result, error) {
 	if err := registerBench(env); err != nil {
 		return nil, err
 	}
-	var bar *progressbar.ProgressBar
-	if opts.Progress != nil {
-		bar = progressbar.NewOptions64(src.Total(),
-			progressbar.OptionSetWriter(opts.Progress),
-			progressbar.OptionSetDescription("replay "+opts.RunID),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("events"),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-	}
 	var events int64
 	var readErr error
 	err = env.RegisterBatchInput(sourceName, service.NewConfigSpec(), func(*service.ParsedConfig, *service.Resources) (service.BatchInput, error) {
-		return &sourceInput{src: src, n: opts.BatchSize, count: &events, bar: bar, err: &readErr, json: opts.JSON, end: opts.To}, nil
+		return &sourceInput{src: src, n: opts.BatchSize, count: &events, bar: bar, err: &readErr, json: opts.JSON, end: opts.To, endFn: end}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -221,9 +225,6 @@ func run(ctx context.Context, opts Options, src Source) (*Result, error) {
 	if readErr != nil {
 		return nil, readErr
 	}
-	if bar != nil {
-		_ = bar.Finish()
-	}
 	res := &Result{RunID: opts.RunID, Events: events, Elapsed: time.Since(t0), Pipeline: opts.Pipeline}
 	res.Alerts = col.alerts(opts.RunID)
 	res.Features = col.features
@@ -242,6 +243,9 @@ type sourceInput struct {
 	eofSent bool
 	end     time.Time // the replay's To: the end of the range the control message announces
 	last    time.Time // the latest event time sent (the range's end when To is not set)
+	// endFn, when set, gives the latest event time of the whole replay, for a copy that ran
+	// only some hosts (partitioned replay): every copy announces the same end.
+	endFn func() time.Time
 }
 
 func (s *sourceInput) Connect(context.Context) error { return nil }
@@ -261,8 +265,12 @@ func (s *sourceInput) ReadBatch(ctx context.Context) (service.MessageBatch, serv
 		// held-back alert counts, so the replay's last windows are judged like the others.
 		s.eofSent = true
 		end := s.end
-		if end.IsZero() && !s.last.IsZero() {
-			end = s.last.Add(time.Nanosecond) // the range ends with the last event
+		last := s.last
+		if s.endFn != nil {
+			last = s.endFn()
+		}
+		if end.IsZero() && !last.IsZero() {
+			end = last.Add(time.Nanosecond) // the range ends with the last event
 		}
 		return service.MessageBatch{envelope.NewEOF(end)}, func(context.Context, error) error { return nil }, nil
 	}
