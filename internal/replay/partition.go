@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"time"
@@ -147,10 +148,15 @@ func runPartitioned(ctx context.Context, opts Options, src Source) (*Result, err
 		}()
 	}
 	wg.Wait()
+	// The copy that failed first is the cause; the others may only report the cancellation.
+	var first error
 	for _, err := range errs {
-		if err != nil {
-			return nil, err
+		if err != nil && (first == nil || errors.Is(first, context.Canceled) && !errors.Is(err, context.Canceled)) {
+			first = err
 		}
+	}
+	if first != nil {
+		return nil, first
 	}
 	res := &Result{RunID: opts.RunID, Pipeline: opts.Pipeline, Elapsed: time.Since(t0)}
 	for _, r := range results {

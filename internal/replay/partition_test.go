@@ -3,6 +3,7 @@ package replay
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -60,4 +61,29 @@ func TestPartitionedReplayEqualsSingle(t *testing.T) {
 		require.Equal(t, one.Features, res.Features, "%d copies: feature vectors", w)
 		require.Equal(t, oneAlerts, alerts, "%d copies: alerts", w)
 	}
+}
+
+// errAfter yields evs, then fails.
+type errAfter struct {
+	sliceSource
+	err error
+}
+
+func (s *errAfter) Next(ctx context.Context, n int) ([]*schemas.TelemetryEvent, error) {
+	out, _ := s.sliceSource.Next(ctx, n)
+	if len(out) == 0 {
+		return nil, s.err
+	}
+	return out, nil
+}
+
+// A source that fails part way fails the split replay with its own error, not a cancellation.
+func TestPartitionedReplaySourceError(t *testing.T) {
+	t.Setenv("AMOSKYS_RULES_DIR", filepath.Join("..", "..", "rules"))
+	t.Setenv("AMOSKYS_MODELS_DIR", t.TempDir())
+	boom := errors.New("warehouse read failed at page 3")
+	src := &errAfter{sliceSource: sliceSource{evs: Synthetic(5000, 4, t0)}, err: boom}
+	_, err := Run(context.Background(), Options{Pipeline: filepath.Join("..", "..", "pipelines", "detect.yaml"),
+		Source: src, RunID: "partition-error", BatchSize: 500, Workers: 2})
+	require.ErrorIs(t, err, boom)
 }
