@@ -150,6 +150,10 @@ func TestSmallAndConstantData(t *testing.T) {
 	p.Trees = 0
 	_, err = Fit(X, p)
 	require.ErrorContains(t, err, "trees")
+	p = DefaultParams()
+	p.Seed = 1 << 32 // beyond numpy's RandomState seeds: refused, not folded onto another seed
+	_, err = Fit(X, p)
+	require.ErrorContains(t, err, "seed must be 0..4294967295")
 }
 
 func TestMaxFeaturesRestrictsSplits(t *testing.T) {

@@ -65,6 +65,11 @@ func (r *randomState) uint32() uint32 {
 	}
 	y := r.mt[r.i]
 	r.i++
+	return temper(y)
+}
+
+// temper is MT19937's output tempering.
+func temper(y uint32) uint32 {
 	y ^= y >> 11
 	y ^= y << 7 & 0x9d2c5680
 	y ^= y << 15 & 0xefc60000
@@ -97,21 +102,9 @@ func (r *randomState) intn(n int) int {
 	}
 }
 
-// interval is numpy's random_interval(max), the draw of the legacy shuffle: a value in [0,max].
-func (r *randomState) interval(max int) int {
-	if max == 0 {
-		return 0
-	}
-	m := mask(uint64(max))
-	for {
-		if v := uint64(r.uint32()) & m; v <= uint64(max) {
-			return int(v)
-		}
-	}
-}
-
 // permutation fills p with RandomState.permutation(len(p)): arange, then the legacy shuffle,
-// which swaps p[i] with p[interval(i)] for i from the end down to 1. The draw is written out here
+// which swaps p[i] with p[random_interval(i)] (masked rejection over 32-bit words) for i from the
+// end down to 1. The draw is written out here
 // (a fit makes one per training row per tree).
 func (r *randomState) permutation(p []int32) {
 	for i := range p {
@@ -120,17 +113,13 @@ func (r *randomState) permutation(p []int32) {
 	for i := len(p) - 1; i > 0; i-- {
 		m := uint32(mask(uint64(i)))
 		var v uint32
-		for {
+		for { // r.uint32 written out: too large to inline
 			if r.i >= mtN {
 				r.regen()
 			}
 			y := r.mt[r.i]
 			r.i++
-			y ^= y >> 11
-			y ^= y << 7 & 0x9d2c5680
-			y ^= y << 15 & 0xefc60000
-			y ^= y >> 18
-			if v = y & m; v <= uint32(i) {
+			if v = temper(y) & m; v <= uint32(i) {
 				break
 			}
 		}
