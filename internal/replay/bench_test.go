@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // BenchmarkReplayDetect replays synthetic events through pipelines/detect.yaml (100k events per op,
@@ -90,5 +91,30 @@ func TestPrefixPipelines(t *testing.T) {
 	// host; the data ends inside 10:02).
 	if !slices.Equal(alerts, []int{0, 0, 4}) {
 		t.Fatalf("alerts per prefix %v", alerts)
+	}
+}
+
+// The paired ratio is computed round by round, and the spread's median is the middle value (or
+// the mean of the two middle ones).
+func TestPairedRatiosAndSpread(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		out := make([]time.Duration, len(v))
+		for i, x := range v {
+			out[i] = time.Duration(x) * time.Millisecond
+		}
+		return out
+	}
+	r := PairedRatios(ms(6, 9, 5), ms(3, 3, 4))
+	if want := []float64{1, 2, 0.25}; !slices.Equal(r, want) {
+		t.Fatalf("ratios %v, want %v", r, want)
+	}
+	if lo, med, hi := Spread(r); lo != 0.25 || med != 1 || hi != 2 {
+		t.Fatalf("spread %v %v %v", lo, med, hi)
+	}
+	if _, med, _ := Spread([]float64{4, 1, 2, 3}); med != 2.5 {
+		t.Fatalf("even median %v", med)
+	}
+	if r := PairedRatios(ms(5), ms(0)); len(r) != 0 {
+		t.Fatalf("a round with no framework time gives %v", r)
 	}
 }
