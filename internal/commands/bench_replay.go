@@ -21,7 +21,7 @@ func init() {
 			&ucli.IntFlag{Name: "events", Value: 1000000, Usage: "synthetic events"},
 			&ucli.IntFlag{Name: "hosts", Value: 8, Usage: "hosts the events come from"},
 			&ucli.IntFlag{Name: "batch", Value: 5000, Usage: "events per batch"},
-			&ucli.IntFlag{Name: "rounds", Value: 2, Usage: "throughput runs of each pipeline, interleaved (the best is compared)"},
+			&ucli.IntFlag{Name: "rounds", Value: 2, Usage: "throughput runs of each pipeline, interleaved (the best of each is compared, and our stages against the framework round by round)"},
 			&ucli.IntFlag{Name: "stage-events", Value: 300000, Usage: "events of the per-stage runs (prefixes of the pipeline; 0: all)"},
 			&ucli.StringFlag{Name: "pipeline", Value: "pipelines/detect.yaml", Usage: "pipeline to replay through"},
 			&ucli.IntFlag{Name: "gc-percent", Value: replay.DefaultGCPercent, Usage: "Go GC percent for every run, as amoskys replay sets it (0: the process's GOGC)"},
