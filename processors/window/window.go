@@ -452,6 +452,9 @@ type hostState struct {
 	times    []int      // vector's scratch
 	flags    []string   // vector's scratch
 	idbuf    []byte     // vector's scratch
+	// touch's results: the host key's panes for the whole event, every other key's until the
+	// next touch of another key.
+	hostPanes, keyPanes []*pane
 }
 
 const nShards = 16
@@ -758,12 +761,15 @@ func (w *Window) procKeyOf(hs *hostState, cached *keyState, pid int32, start int
 	return ks
 }
 
-// upd applies f to the pane of every window spec that holds time t.
-type upd func(p *pane)
-
-func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, f upd) {
+// touch returns ks's panes that hold time t, one per window spec covering ks's kind (made when
+// missing), with evID sampled into each; the caller updates their stats. The slice reuses *buf's
+// backing array, so it is valid until the next touch with the same buf: ingest keeps the host's
+// panes in hs.hostPanes for the whole event and every other key's in hs.keyPanes. A nil ks (a key
+// beyond the cap) has no panes.
+func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, buf *[]*pane) []*pane {
+	out := (*buf)[:0]
 	if ks == nil {
-		return
+		return out
 	}
 	n := len(featureList(ks.kind))
 	for i, s := range w.cfg.Windows {
@@ -796,8 +802,10 @@ func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, f upd)
 		if evID != "" && len(p.events) < w.cfg.MaxEventIDs {
 			p.events = append(p.events, evID)
 		}
-		f(p)
+		out = append(out, p)
 	}
+	*buf = out
+	return out
 }
 
 // maxReusedSet is the largest distinct-value set a recycled pane keeps (cleared) for reuse.
@@ -945,6 +953,9 @@ func (p *pane) addPerTime(kind, name string, v float64, t int64) {
 	}
 }
 
+// ingest adds one event to the panes of the keys it concerns. The host key's panes are found
+// once per event (every event counts there), every other key's when it is touched; values hashed
+// for distinct counts are hashed once, not once per pane.
 func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 	host := hs.hostKey
 	if host != nil && !host.dropped { // keyOf's work without the map lookup
@@ -955,7 +966,10 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		host = w.keyOf(hs, KindHost, hs.kb("host"), hs.host, t)
 		hs.hostKey = host
 	}
-	w.touch(hs, host, t, ev.ID, func(p *pane) { p.addI(fiHostEventsCount, 1, t) })
+	hp := w.touch(hs, host, t, ev.ID, &hs.hostPanes)
+	for _, p := range hp {
+		p.addI(fiHostEventsCount, 1, t)
+	}
 	switch ev.Kind {
 	case schemas.KindProcessExec, schemas.KindProcessExit, schemas.KindProcessSample:
 		pr := ev.Process
@@ -982,13 +996,14 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		case schemas.KindProcessExec:
 			newExe := pr.Exe != "" && w.firstSeen(hs.seenExe, pr.Exe)
 			privEsc := pr.EUID == 0 && len(pr.Ancestry) > 0 && pr.Ancestry[0].EUID != 0
-			w.touch(hs, host, t, "", func(p *pane) {
+			exeHash, uidHash := hash64(pr.Exe), hs.uidHash(pr.UID)
+			for _, p := range hp {
 				p.addI(fiHostProcExecCount, 1, t)
 				p.addI(fiHostProcExecRate, 1, t)
 				if pr.Exe != "" {
-					p.setI(fiHostProcDistinctExeCount, pr.Exe)
+					p.setHashI(fiHostProcDistinctExeCount, exeHash)
 				}
-				p.setHashI(fiHostProcDistinctUserCount, hs.uidHash(pr.UID))
+				p.setHashI(fiHostProcDistinctUserCount, uidHash)
 				if newExe {
 					p.addI(fiHostProcNewExeCount, 1, t)
 					p.flag(FlagNewExecutable)
@@ -997,24 +1012,28 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 					p.addI(fiHostProcPrivEscCount, 1, t)
 					p.flag(FlagPrivilegeEscalation)
 				}
-			})
-			w.touch(hs, proc, t, ev.ID, func(p *pane) {
+			}
+			for _, p := range w.touch(hs, proc, t, ev.ID, &hs.keyPanes) {
 				if newExe {
 					p.flag(FlagNewExecutable)
 				}
 				if privEsc {
 					p.flag(FlagPrivilegeEscalation)
 				}
-			})
+			}
 			if pi, ok := hs.procs[pr.PPID]; ok && pr.PPID != pr.PID {
 				parent := w.procKeyOf(hs, pi.ks, pr.PPID, pi.start, pi.name, t)
-				w.touch(hs, parent, t, "", func(p *pane) { p.addI(fiProcessChildExecCount, 1, t) })
+				for _, p := range w.touch(hs, parent, t, "", &hs.keyPanes) {
+					p.addI(fiProcessChildExecCount, 1, t)
+				}
 			}
 		case schemas.KindProcessExit:
-			w.touch(hs, host, t, "", func(p *pane) { p.addI(fiHostProcExitCount, 1, t) })
+			for _, p := range hp {
+				p.addI(fiHostProcExitCount, 1, t)
+			}
 			delete(hs.procs, pr.PID)
 		case schemas.KindProcessSample:
-			w.touch(hs, proc, t, ev.ID, func(p *pane) {
+			for _, p := range w.touch(hs, proc, t, ev.ID, &hs.keyPanes) {
 				p.addI(fiProcessCpuPercent, pr.CPUPercent, t)
 				p.addI(fiProcessCpuPercentMax, pr.CPUPercent, t)
 				p.addI(fiProcessRssBytes, float64(pr.RSSBytes), t)
@@ -1024,7 +1043,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 				p.addI(fiProcessReadBytesPerS, float64(pr.ReadBytes), t)
 				p.addI(fiProcessWriteBytesPerS, float64(pr.WriteBytes), t)
 				p.addI(fiProcessSamples, 1, t)
-			})
+			}
 		}
 	case schemas.KindConnection, schemas.KindListener:
 		c := ev.Conn
@@ -1038,25 +1057,28 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		opened := c.Action != "closed"
 		if ev.Kind == schemas.KindConnection {
 			if !opened {
-				w.touch(hs, host, t, "", func(p *pane) { p.addI(fiHostConnCloseCount, 1, t) })
+				for _, p := range hp {
+					p.addI(fiHostConnCloseCount, 1, t)
+				}
 				return
 			}
 			newRem := c.RemoteAddr != "" && w.firstSeen(hs.seenRem, c.RemoteAddr)
-			w.touch(hs, host, t, "", func(p *pane) {
+			remHash := hash64(c.RemoteAddr)
+			for _, p := range hp {
 				p.addI(fiHostConnOpenCount, 1, t)
 				if c.RemoteAddr != "" {
-					p.setI(fiHostConnDistinctRemoteCount, c.RemoteAddr)
+					p.setHashI(fiHostConnDistinctRemoteCount, remHash)
 				}
 				if newRem {
 					p.addI(fiHostConnNewRemoteCount, 1, t)
 				}
-			})
-			w.touch(hs, proc, t, ev.ID, func(p *pane) {
+			}
+			for _, p := range w.touch(hs, proc, t, ev.ID, &hs.keyPanes) {
 				p.addI(fiProcessConnCount, 1, t)
 				if c.RemoteAddr != "" {
-					p.setI(fiProcessDistinctRemoteCount, c.RemoteAddr)
+					p.setHashI(fiProcessDistinctRemoteCount, remHash)
 				}
-			})
+			}
 			return
 		}
 		if !opened {
@@ -1064,14 +1086,16 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		}
 		lkey := c.Proto + "|" + c.LocalAddr + "|" + strconv.Itoa(int(c.LocalPort)) + "|" + c.Exe
 		newL := w.firstSeen(hs.seenLst, lkey)
-		w.touch(hs, host, t, "", func(p *pane) {
+		for _, p := range hp {
 			p.addI(fiHostListenerOpenCount, 1, t)
 			if newL {
 				p.addI(fiHostListenerNewCount, 1, t)
 				p.flag(FlagNewListener)
 			}
-		})
-		w.touch(hs, proc, t, ev.ID, func(p *pane) { p.addI(fiProcessListenerCount, 1, t) })
+		}
+		for _, p := range w.touch(hs, proc, t, ev.ID, &hs.keyPanes) {
+			p.addI(fiProcessListenerCount, 1, t)
+		}
 	case schemas.KindHostMetric:
 		m := ev.Metric
 		if m == nil || math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
@@ -1080,7 +1104,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		iface := m.Labels["interface"]
 		if iface != "lo" {
 			hm := hostMetricIdx[m.Name]
-			w.touch(hs, host, t, "", func(p *pane) {
+			for _, p := range hp {
 				for _, f := range hm {
 					if f.perTime {
 						p.addPerTimeI(f.i, m.Value, t)
@@ -1088,16 +1112,19 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 						p.addI(f.i, m.Value, t)
 					}
 				}
-			})
+			}
 		}
-		if fs := ifaceMetricIdx[m.Name]; iface != "" && fs != nil {
+		if iface == "" {
+			return
+		}
+		if fs := ifaceMetricIdx[m.Name]; fs != nil {
 			ik := w.keyOf(hs, KindInterface, hs.kb("if:", iface), iface, t)
-			w.touch(hs, ik, t, ev.ID, func(p *pane) {
+			for _, p := range w.touch(hs, ik, t, ev.ID, &hs.keyPanes) {
 				for _, i := range fs {
 					p.addI(i, m.Value, t)
 				}
 				p.addI(fiInterfaceSamples, 1, t)
-			})
+			}
 		}
 	case schemas.KindSNMPMetric:
 		m := ev.Metric
@@ -1113,8 +1140,9 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 		if iface == "" {
 			iface = m.Labels["ifIndex"]
 		}
-		w.touch(hs, host, t, "", func(p *pane) {
-			p.setI(fiHostSnmpDeviceCount, dev)
+		devHash := hash64(dev)
+		for _, p := range hp {
+			p.setHashI(fiHostSnmpDeviceCount, devHash)
 			switch m.Name {
 			case "if.in_octets_per_s":
 				p.addPerTimeI(fiHostSnmpIfInOctetsPerS, m.Value, t)
@@ -1123,8 +1151,8 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 			case "if.in_errors_per_s", "if.out_errors_per_s":
 				p.addPerTimeI(fiHostSnmpIfErrorsPerS, m.Value, t)
 			}
-		})
-		w.touch(hs, dk, t, ev.ID, func(p *pane) {
+		}
+		for _, p := range w.touch(hs, dk, t, ev.ID, &hs.keyPanes) {
 			p.addI(fiDeviceSamples, 1, t)
 			switch {
 			case sumPerTime["device/"+m.Name]:
@@ -1140,20 +1168,22 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 			default:
 				p.add(KindDevice, m.Name, m.Value, t)
 			}
-		})
+		}
 		if fs := ifaceMetricIdx[m.Name]; iface != "" && fs != nil {
 			ik := w.keyOf(hs, KindInterface, hs.kb("if:", dev, "/", iface), dev+"/"+iface, t)
-			w.touch(hs, ik, t, ev.ID, func(p *pane) {
+			for _, p := range w.touch(hs, ik, t, ev.ID, &hs.keyPanes) {
 				for _, i := range fs {
 					p.addI(i, m.Value, t)
 				}
 				p.addI(fiInterfaceSamples, 1, t)
-			})
+			}
 		}
 	case schemas.KindDevice:
 		if d := ev.Device; d != nil {
 			dk := w.keyOf(hs, KindDevice, hs.kb("dev:", d.Address), firstNonEmpty(d.SysName, d.Address), t)
-			w.touch(hs, dk, t, ev.ID, func(p *pane) { p.addI(fiDeviceDeviceEvents, 1, t) })
+			for _, p := range w.touch(hs, dk, t, ev.ID, &hs.keyPanes) {
+				p.addI(fiDeviceDeviceEvents, 1, t)
+			}
 		}
 	}
 }
