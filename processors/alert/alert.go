@@ -101,6 +101,9 @@ type group struct {
 	lastEmit time.Time
 	elem     *list.Element
 	dirty    bool // a folded repeat is not emitted yet
+	// hist is the buffer (capacity maxHistory) the alert's merged history is written into: it
+	// never leaves the group (emitted alerts are clones), so each merge reuses it.
+	hist []schemas.ScoreChange
 }
 
 type member struct {
@@ -266,7 +269,7 @@ func (a *Alerter) Process(in *schemas.AlertEvent) (*schemas.AlertEvent, Outcome)
 		cur.Count, cur.Version, cur.EvidenceIDs = keep.Count, keep.Version, keep.EvidenceIDs
 		cur.FirstSeen, cur.LastSeen = keep.FirstSeen, keep.LastSeen
 		cur.Tags = mergeStrings(keep.Tags, in.Tags, 64)
-		if in.ID != keep.ID { // the last maxHistory of both, in one allocation of that size
+		if in.ID != keep.ID { // the last maxHistory of both, in the group's own buffer
 			kh, ih := keep.History, in.History
 			if len(ih) > maxHistory {
 				ih = ih[len(ih)-maxHistory:]
@@ -274,7 +277,14 @@ func (a *Alerter) Process(in *schemas.AlertEvent) (*schemas.AlertEvent, Outcome)
 			if len(kh)+len(ih) > maxHistory {
 				kh = kh[len(kh)+len(ih)-maxHistory:]
 			}
-			cur.History = append(append(make([]schemas.ScoreChange, 0, len(kh)+len(ih)), kh...), ih...)
+			if g.hist == nil {
+				g.hist = make([]schemas.ScoreChange, 0, maxHistory)
+			}
+			// kh may lie further on in the same buffer (the last merge): copy moves it down
+			// before ih is appended; ih is another alert's (an input's), never this buffer.
+			h := g.hist[:len(kh)]
+			copy(h, kh)
+			cur.History = append(h, ih...)
 		}
 		if len(cur.History) > maxHistory {
 			cur.History = cur.History[len(cur.History)-maxHistory:]

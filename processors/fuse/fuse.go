@@ -268,6 +268,7 @@ type Fuser struct {
 	watermark time.Time
 	evicted   int64
 	expired   int64
+	results   []schemas.LayerResult // Process's scratch
 }
 
 // New returns a Fuser; cfg zero fields take DefaultConfig's values.
@@ -361,10 +362,13 @@ func (f *Fuser) Process(in Input) (*schemas.AlertEvent, bool) {
 		o.alert.Count++
 	}
 
-	results := make([]schemas.LayerResult, 0, len(o.layers))
+	// The entity's results in Fuser's scratch slice: nothing keeps them past this call (Combine,
+	// tags and describe copy what they keep), so no slice is allocated per input.
+	results := f.results[:0]
 	for _, r := range o.layers {
 		results = append(results, r)
 	}
+	defer func() { clear(results); f.results = results[:0] }()
 	slices.SortFunc(results, func(a, b schemas.LayerResult) int { // by layer; unknown layers by name
 		if c := cmp.Compare(layerOrder(a.Layer), layerOrder(b.Layer)); c != 0 {
 			return c

@@ -156,7 +156,7 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 		if envelope.Type(msg) != envelope.TypeFeatures {
 			continue
 		}
-		fv, err := envelope.Features(msg)
+		fv, err := envelope.FeaturesOf(msg) // the type is read above
 		if err != nil {
 			failed++
 			msg.SetError(err)

@@ -175,10 +175,10 @@ func nodeAtoms(n node) ([]atom, bool) {
 // catIndex is the prefilter of one category's rules.
 type catIndex struct {
 	rules  []*Rule
-	always []bool                         // rule i has no atom set: always evaluated
-	fields []FieldID                      // fields with basename atoms
-	byBase map[FieldID]map[string][]int32 // field -> basename -> rule indexes
-	subs   []subIndex                     // fields with substring atoms
+	always []bool               // rule i has no atom set: always evaluated
+	fields []FieldID            // fields with basename atoms
+	bases  []map[string][]int32 // by position in fields: basename -> rule indexes
+	subs   []subIndex           // fields with substring atoms
 }
 
 // subIndex finds, in one pass per value, which substring atoms of a field hold.
@@ -189,7 +189,8 @@ type subIndex struct {
 }
 
 func buildIndex(rules []*Rule) *catIndex {
-	ix := &catIndex{rules: rules, always: make([]bool, len(rules)), byBase: map[FieldID]map[string][]int32{}}
+	ix := &catIndex{rules: rules, always: make([]bool, len(rules))}
+	byBase := map[FieldID]map[string][]int32{} // field -> basename -> rule indexes
 	subLits := map[FieldID]map[string][]int32{}
 	var subFields []FieldID
 	for i, r := range rules {
@@ -214,11 +215,12 @@ func buildIndex(rules []*Rule) *catIndex {
 				m[a.lit] = append(m[a.lit], int32(i))
 				continue
 			}
-			m := ix.byBase[a.field]
+			m := byBase[a.field]
 			if m == nil {
 				m = map[string][]int32{}
-				ix.byBase[a.field] = m
+				byBase[a.field] = m
 				ix.fields = append(ix.fields, a.field)
+				ix.bases = append(ix.bases, m)
 			}
 			m[a.lit] = append(m[a.lit], int32(i))
 		}
@@ -241,8 +243,8 @@ func buildIndex(rules []*Rule) *catIndex {
 // candidates marks in mark (len(rules)) the rules rec may match.
 func (ix *catIndex) candidates(rec *Record, mark []bool) {
 	copy(mark, ix.always)
-	for _, f := range ix.fields {
-		m := ix.byBase[f]
+	for k, f := range ix.fields {
+		m := ix.bases[k] // a slice, not a map per field: one lookup fewer per field and event
 		for _, v := range rec.Lower(f) {
 			b := v[strings.LastIndexByte(v, '/')+1:]
 			for _, i := range m[b] {
