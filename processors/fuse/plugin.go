@@ -174,7 +174,15 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 			continue
 		}
 		layers := envelope.Layers(msg)
-		in, err := inputOf(msg, typ, layers, false)
+		var in Input
+		var err error
+		if len(layers) == 0 {
+			// Most messages (telemetry no rule matched): nothing to fold, only the payload must
+			// decode (a bad one still fails as inputOf would fail it), so no Input is built.
+			err = decodes(msg, typ)
+		} else {
+			in, err = inputOf(msg, typ, layers, false)
+		}
 		if err != nil {
 			failed++
 			msg.SetError(err)
@@ -284,6 +292,20 @@ func inputOf(msg *service.Message, typ string, layers []schemas.LayerResult, wit
 		}
 	}
 	return in, nil
+}
+
+// decodes is inputOf's check of a message without layers: its payload decodes as its type.
+func decodes(msg *service.Message, typ string) error {
+	var err error
+	switch typ {
+	case envelope.TypeFeatures:
+		_, err = envelope.FeaturesOf(msg)
+	case envelope.TypeTelemetry:
+		_, err = envelope.EventOf(msg)
+	default:
+		err = fmt.Errorf("fuse: unexpected message type %q", typ)
+	}
+	return err
 }
 
 // evidence is the event ids a message stands for: a vector's own id then its events', or the
