@@ -298,7 +298,8 @@ type keyState struct {
 	pending, dropped bool  // idle but still with panes (in hostState.pending); removed from hostState.keys
 }
 
-// keyAlloc is a keyState with room for its per-spec slices when there are at most 4 windows.
+// keyAlloc is a keyState with room for its per-spec slices when there are at most 4 windows,
+// and for the first open pane of each spec (most process keys never have a second).
 type keyAlloc struct {
 	ks     keyState
 	panes  [4]paneSet
@@ -306,6 +307,7 @@ type keyAlloc struct {
 	hist   [4][][]float64
 	sorted [4][][]float64
 	one    [4][]float64
+	first  [4]paneAt
 }
 
 // paneSet is one key's open panes of one spec: a handful (size/slide plus the lateness), so a
@@ -339,6 +341,30 @@ func (s *paneSet) del(start int64) {
 		}
 	}
 }
+
+// slab hands out consecutive pieces of larger allocations, each piece once: the vectors of a
+// window boundary cost a few allocations instead of a few per vector, and no piece is ever
+// reused (vectors handed downstream own their memory). A piece is capped (three-index slice), so
+// an append by its holder moves it out instead of into the next piece.
+type slab[T any] struct{ free []T }
+
+// take returns n zeroed elements; a new allocation holds max(n, chunk).
+func (s *slab[T]) take(n, chunk int) []T {
+	if n > len(s.free) {
+		s.free = make([]T, max(n, chunk))
+	}
+	p := s.free[:n:n]
+	s.free = s.free[n:]
+	return p
+}
+
+// Slab chunk sizes, in elements: a few KB each, a boundary's vectors of one host or so.
+const (
+	vecChunk   = 32   // FeatureVectors
+	floatChunk = 1024 // Values and Normalised
+	strChunk   = 256  // EventIDs and Flags
+	oneChunk   = 512  // keys' first values (keyState.one), held as long as the keys
+)
 
 // lastPane caches a key's most recently touched pane of one spec; p is nil when unset or when
 // that pane has closed.
@@ -455,6 +481,15 @@ type hostState struct {
 	// touch's results: the host key's panes for the whole event, every other key's until the
 	// next touch of another key.
 	hostPanes, keyPanes []*pane
+	// Memory for the vectors (and the keys' first values), see slab; ids holds the hex ids of
+	// one advance's vectors, made into one string at its end.
+	vecs   slab[schemas.FeatureVector]
+	floats slab[float64]
+	strs   slab[string]
+	ones   slab[float64]
+	ids    []byte
+	// paneKeys' key lists of closed panes, cleared, for the next pane starts.
+	freeLists [][]*keyState
 }
 
 const nShards = 16
@@ -473,10 +508,12 @@ type Window struct {
 	cfg    Config
 	emit   map[string]bool
 	covers [][4]bool // per spec, per kind rank: Spec.covers
-	shards [nShards]shard
-	mu     sync.Mutex // guards stats
-	stats  Stats
-	keys   int64
+	// per spec: Spec.Name and durName(Slide), made once (each was an allocation per vector)
+	names, slides []string
+	shards        [nShards]shard
+	mu            sync.Mutex // guards stats
+	stats         Stats
+	keys          int64
 }
 
 // New makes a Window.
@@ -490,6 +527,8 @@ func New(cfg Config) (*Window, error) {
 	}
 	w.covers = make([][4]bool, len(cfg.Windows))
 	for i, s := range cfg.Windows {
+		w.names = append(w.names, s.Name())
+		w.slides = append(w.slides, durName(s.Slide))
 		for k, r := range kindRank {
 			w.covers[i][r] = s.covers(k)
 		}
@@ -720,6 +759,11 @@ func (w *Window) keyOf(hs *hostState, kind string, bkey []byte, entity string, t
 			ks = &ka.ks
 			ks.panes, ks.last, ks.hist, ks.sorted = ka.panes[:nw:nw], ka.last[:nw:nw], ka.hist[:nw:nw], ka.sorted[:nw:nw]
 			ks.one = ka.one[:nw:nw]
+			for i := range ks.panes {
+				// Capacity 1 (three-index slice): a second pane moves the spec's set out of
+				// ka.first instead of over the next spec's entry.
+				ks.panes[i] = ka.first[i : i : i+1]
+			}
 		} else {
 			ks = &keyState{panes: make([]paneSet, nw), last: make([]lastPane, nw),
 				hist: make([][][]float64, nw), sorted: make([][][]float64, nw), one: make([][]float64, nw)}
@@ -796,7 +840,13 @@ func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, buf *[
 			}
 			ks.panes[i] = append(ks.panes[i], paneAt{ps, p})
 			ks.npanes++
-			hs.paneKeys[i][ps] = append(hs.paneKeys[i][ps], ks)
+			keys, ok := hs.paneKeys[i][ps]
+			if fl := hs.freeLists; !ok && len(fl) > 0 { // a new pane start: a closed one's list
+				keys = fl[len(fl)-1]
+				fl[len(fl)-1] = nil
+				hs.freeLists = fl[:len(fl)-1]
+			}
+			hs.paneKeys[i][ps] = append(keys, ks)
 		}
 		ks.last[i] = lastPane{start: ps, p: p}
 		if evID != "" && len(p.events) < w.cfg.MaxEventIDs {
@@ -1273,10 +1323,22 @@ func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schem
 		return strings.Compare(x.ks.key, y.ks.key)
 	})
 	var out []*schemas.FeatureVector
+	if len(cl) > 0 {
+		out = make([]*schemas.FeatureVector, 0, len(cl))
+	}
+	hs.ids = hs.ids[:0]
 	for _, c := range cl {
 		fv := w.vector(hs, c.ks, c.spec, c.end)
 		if w.emit[c.ks.kind] {
 			out = append(out, fv)
+		} else {
+			hs.ids = hs.ids[:len(hs.ids)-idLen] // not emitted: no id needed
+		}
+	}
+	if len(out) > 0 { // one string for the ids of every vector: each ID is a piece of it
+		ids := string(hs.ids)
+		for i, fv := range out {
+			fv.ID = ids[i*idLen : (i+1)*idLen]
 		}
 	}
 	clear(cl)
@@ -1298,6 +1360,8 @@ func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schem
 				ks.panes[i].del(ps)
 				ks.npanes--
 			}
+			clear(keys)
+			hs.freeLists = append(hs.freeLists, keys[:0])
 			delete(hs.paneKeys[i], ps)
 		}
 	}
@@ -1388,8 +1452,8 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 	clear(times)
 	flags := hs.flags[:0]
 	var events []string
-	if nev > 0 { // one allocation for the sampled event ids
-		events = make([]string, 0, min(nev, w.cfg.MaxEventIDs))
+	if k := min(nev, w.cfg.MaxEventIDs); k > 0 { // exactly as many as are sampled below: no append moves it
+		events = hs.strs.take(k, strChunk)[:0]
 	}
 	var stats []stat
 	if npanes == 1 {
@@ -1438,7 +1502,7 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 		stats = merged
 	}
 	secs := s.Size.Seconds()
-	vn := make([]float64, 2*len(feats)) // Values and Normalised in one allocation
+	vn := hs.floats.take(2*len(feats), floatChunk) // Values and Normalised
 	vals := vn[:len(feats):len(feats)]
 	for i, f := range feats {
 		st := &stats[i]
@@ -1476,34 +1540,43 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 		}
 		vals[i] = v
 	}
-	norm, spikes := w.normalise(ks, spec, vals, vn[len(feats):])
+	norm, spikes := w.normalise(hs, ks, spec, vals, vn[len(feats):])
 	for _, n := range spikes {
 		flags = append(flags, FlagSpike, FlagSpike+":"+n)
 	}
 	sort.Strings(flags)
 	flags = slices.Compact(flags)
-	fl := make([]string, len(flags))
-	copy(fl, flags)
+	var fl []string
+	if len(flags) > 0 {
+		fl = hs.strs.take(len(flags), strChunk)
+		copy(fl, flags)
+	}
 	clear(flags)
 	hs.flags = flags[:0]
 	start := time.Unix(0, end-size).UTC()
-	name := s.Name()
+	name := w.names[spec]
 	b := append(hs.idbuf[:0], hs.host...)
 	b = append(append(b, 0), ks.key...)
 	b = append(append(b, 0), name...)
-	b = append(append(b, '/'), durName(s.Slide)...)
+	b = append(append(b, '/'), w.slides[spec]...)
 	b = strconv.AppendInt(append(b, 0), end-size, 10)
 	hs.idbuf = b
 	sum := sha1.Sum(b)
-	return &schemas.FeatureVector{
+	// The id's hex goes to hs.ids; advanceTo sets ID from it once every vector is built.
+	hs.ids = hex.AppendEncode(hs.ids, sum[:8])
+	fv := &hs.vecs.take(1, vecChunk)[0]
+	*fv = schemas.FeatureVector{
 		SchemaVersion: schemas.FeaturesVersion,
-		ID:            hex.EncodeToString(sum[:8]),
 		Host:          hs.host, KeyKind: ks.kind, Key: ks.key, Entity: ks.entity,
 		Window: name, Start: start, End: time.Unix(0, end).UTC(),
 		Names: sharedNames[ks.rank], Values: vals, Normalised: norm,
 		Flags: fl, EventIDs: events,
 	}
+	return fv
 }
+
+// idLen is the length of a vector id: 8 bytes of sha1 in hex.
+const idLen = 16
 
 func mergeStat(d, s *stat, withSet bool) {
 	if s.n == 0 && len(s.set) == 0 {
@@ -1535,7 +1608,7 @@ func mergeStat(d, s *stat, withSet bool) {
 
 // normalise scales vals to 0..1 into out (zeroed, as long as vals) against the key's history
 // for this window spec, records them, and names the features whose robust z-score is a spike.
-func (w *Window) normalise(ks *keyState, spec int, vals, out []float64) ([]float64, []string) {
+func (w *Window) normalise(hs *hostState, ks *keyState, spec int, vals, out []float64) ([]float64, []string) {
 	feats := featureList(ks.kind)
 	var spikes []string
 	if ks.hist[spec] == nil {
@@ -1552,7 +1625,8 @@ func (w *Window) normalise(ks *keyState, spec int, vals, out []float64) ([]float
 					spikes = append(spikes, feats[i].Name)
 				}
 			}
-			ks.one[spec] = append(make([]float64, 0, len(vals)), vals...)
+			ks.one[spec] = hs.ones.take(len(vals), oneChunk)
+			copy(ks.one[spec], vals)
 			return out, spikes
 		}
 		// The second vector: the per-feature history and sorted copy, each holding the first
