@@ -22,8 +22,8 @@ func TestIndexesConsistentAndBounded(t *testing.T) {
 				panes := 0
 				for _, ks := range hs.keys {
 					n := 0
-					for _, m := range ks.panes {
-						n += len(m)
+					for _, ss := range ks.specs {
+						n += len(ss.panes)
 					}
 					if n != ks.npanes {
 						t.Fatalf("event %d key %s: %d panes, npanes %d", i, ks.key, n, ks.npanes)
@@ -34,7 +34,7 @@ func TestIndexesConsistentAndBounded(t *testing.T) {
 				for spec, m := range hs.paneKeys {
 					for ps, keys := range m {
 						for _, ks := range keys {
-							if ks.panes[spec].get(ps) == nil || hs.keys[ks.key] != ks {
+							if w.spec(ks, spec).panes.get(ps) == nil || hs.keys[ks.key] != ks {
 								t.Fatalf("event %d: index holds pane %d of %s that is not there", i, ps, ks.key)
 							}
 						}

@@ -284,13 +284,10 @@ type pane struct {
 // keyState is one key on one host.
 type keyState struct {
 	kind, key, entity string
-	panes             []paneSet     // per spec: pane start (unix ns) -> pane
-	last              []lastPane    // per spec: the pane touched last (most events fall in it again)
-	hist              [][][]float64 // per spec, per feature: recent window values, oldest first
-	sorted            [][][]float64 // the same values, sorted
-	// one, per spec, holds the values of the key's only vector so far (hist is then nil): most
-	// process keys have one vector, and their history is one slice, not two per feature.
-	one              [][]float64
+	// specs holds the key's state for each window spec that covers its kind, in spec order
+	// (Window.slot maps a spec to its place): a process key, covered by one of the default
+	// three windows, carries one.
+	specs            []specState
 	lastSeen         int64
 	rank             int   // kindRank[kind]
 	mark             int64 // hostState.gen when last collected by advance
@@ -298,17 +295,22 @@ type keyState struct {
 	pending, dropped bool  // idle but still with panes (in hostState.pending); removed from hostState.keys
 }
 
-// keyAlloc is a keyState with room for its per-spec slices when there are at most 4 windows,
-// and for the first open pane of each spec (most process keys never have a second).
-type keyAlloc struct {
-	ks     keyState
-	panes  [4]paneSet
-	last   [4]lastPane
-	hist   [4][][]float64
-	sorted [4][][]float64
-	one    [4][]float64
-	first  [4]paneAt
+// specState is one key's state for one window spec.
+type specState struct {
+	panes  paneSet     // open panes
+	last   lastPane    // the pane touched last (most events fall in it again)
+	hist   [][]float64 // per feature: recent window values, oldest first
+	sorted [][]float64 // the same values, sorted
+	// one holds the values of the key's only vector so far (hist is then nil): most process
+	// keys have one vector, and their history is one slice, not two per feature.
+	one []float64
+	// first backs panes' first entry (most process keys never have a second): panes starts as
+	// first[:0:1], so a second pane moves the set out instead of writing past it.
+	first [1]paneAt
 }
+
+// spec is ks's state for window spec i (which must cover ks's kind).
+func (w *Window) spec(ks *keyState, i int) *specState { return &ks.specs[w.slot[ks.rank][i]] }
 
 // paneSet is one key's open panes of one spec: a handful (size/slide plus the lateness), so a
 // small slice searched in order costs less than a map, and one allocation per key at most.
@@ -510,10 +512,14 @@ type Window struct {
 	covers [][4]bool // per spec, per kind rank: Spec.covers
 	// per spec: Spec.Name and durName(Slide), made once (each was an allocation per vector)
 	names, slides []string
-	shards        [nShards]shard
-	mu            sync.Mutex // guards stats
-	stats         Stats
-	keys          int64
+	// per kind rank: how many specs cover the kind, and each covering spec's place in
+	// keyState.specs (-1: the spec does not cover the kind)
+	ncover [4]int
+	slot   [4][]int
+	shards [nShards]shard
+	mu     sync.Mutex // guards stats
+	stats  Stats
+	keys   int64
 }
 
 // New makes a Window.
@@ -531,6 +537,12 @@ func New(cfg Config) (*Window, error) {
 		w.slides = append(w.slides, durName(s.Slide))
 		for k, r := range kindRank {
 			w.covers[i][r] = s.covers(k)
+			slot := -1
+			if w.covers[i][r] {
+				slot = w.ncover[r]
+				w.ncover[r]++
+			}
+			w.slot[r] = append(w.slot[r], slot)
 		}
 	}
 	for i := range w.shards {
@@ -753,22 +765,9 @@ func (w *Window) keyOf(hs *hostState, kind string, bkey []byte, entity string, t
 		}
 		w.keys++
 		w.mu.Unlock()
-		nw := len(w.cfg.Windows)
-		if nw <= len(keyAlloc{}.panes) { // the usual few windows: the key's per-spec slices in one allocation
-			ka := &keyAlloc{}
-			ks = &ka.ks
-			ks.panes, ks.last, ks.hist, ks.sorted = ka.panes[:nw:nw], ka.last[:nw:nw], ka.hist[:nw:nw], ka.sorted[:nw:nw]
-			ks.one = ka.one[:nw:nw]
-			for i := range ks.panes {
-				// Capacity 1 (three-index slice): a second pane moves the spec's set out of
-				// ka.first instead of over the next spec's entry.
-				ks.panes[i] = ka.first[i : i : i+1]
-			}
-		} else {
-			ks = &keyState{panes: make([]paneSet, nw), last: make([]lastPane, nw),
-				hist: make([][][]float64, nw), sorted: make([][][]float64, nw), one: make([][]float64, nw)}
-		}
-		ks.kind, ks.key, ks.entity, ks.rank, ks.lastSeen = kind, key, entity, kindRank[kind], t
+		rank := kindRank[kind]
+		ks = newKeyState(w.ncover[rank])
+		ks.kind, ks.key, ks.entity, ks.rank, ks.lastSeen = kind, key, entity, rank, t
 		hs.keys[key] = ks
 		hs.idle.push(idleEntry{seen: t, ks: ks})
 	}
@@ -777,6 +776,41 @@ func (w *Window) keyOf(hs *hostState, kind string, bkey []byte, entity string, t
 	}
 	if t > ks.lastSeen {
 		ks.lastSeen = t
+	}
+	return ks
+}
+
+// newKeyState makes a keyState with n specStates, in one allocation for the usual few windows.
+func newKeyState(n int) *keyState {
+	var ks *keyState
+	switch n {
+	case 1:
+		ka := &struct {
+			ks keyState
+			s  [1]specState
+		}{}
+		ks = &ka.ks
+		ks.specs = ka.s[:]
+	case 2:
+		ka := &struct {
+			ks keyState
+			s  [2]specState
+		}{}
+		ks = &ka.ks
+		ks.specs = ka.s[:]
+	case 3:
+		ka := &struct {
+			ks keyState
+			s  [3]specState
+		}{}
+		ks = &ka.ks
+		ks.specs = ka.s[:]
+	default:
+		ks = &keyState{specs: make([]specState, n)}
+	}
+	for i := range ks.specs {
+		ss := &ks.specs[i]
+		ss.panes = ss.first[:0:1]
 	}
 	return ks
 }
@@ -824,11 +858,12 @@ func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, buf *[
 		if t != hs.pst {
 			ps = floorTo(t, int64(s.Slide))
 		}
+		ss := w.spec(ks, i)
 		var p *pane
-		if lp := &ks.last[i]; lp.p != nil && lp.start == ps {
+		if lp := &ss.last; lp.p != nil && lp.start == ps {
 			p = lp.p
 		} else {
-			p = ks.panes[i].get(ps)
+			p = ss.panes.get(ps)
 		}
 		if p == nil {
 			if fr := hs.free[ks.rank]; len(fr) > 0 {
@@ -838,7 +873,7 @@ func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, buf *[
 			} else {
 				p = &pane{stats: make([]stat, n)}
 			}
-			ks.panes[i] = append(ks.panes[i], paneAt{ps, p})
+			ss.panes = append(ss.panes, paneAt{ps, p})
 			ks.npanes++
 			keys, ok := hs.paneKeys[i][ps]
 			if fl := hs.freeLists; !ok && len(fl) > 0 { // a new pane start: a closed one's list
@@ -848,7 +883,7 @@ func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, buf *[
 			}
 			hs.paneKeys[i][ps] = append(keys, ks)
 		}
-		ks.last[i] = lastPane{start: ps, p: p}
+		ss.last = lastPane{start: ps, p: p}
 		if evID != "" && len(p.events) < w.cfg.MaxEventIDs {
 			p.events = append(p.events, evID)
 		}
@@ -1281,8 +1316,9 @@ func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schem
 					continue
 				}
 				ks.mark = hs.gen
+				ss := w.spec(ks, i)
 				minP, maxP := int64(math.MaxInt64), int64(math.MinInt64)
-				for _, pa := range ks.panes[i] {
+				for _, pa := range ss.panes {
 					ps := pa.start
 					minP = min(minP, ps)
 					maxP = max(maxP, ps)
@@ -1291,7 +1327,7 @@ func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schem
 				to := min(lim, maxP+size)
 				for e := from; e <= to; e += slide {
 					for ps := e - size; ps < e; ps += slide {
-						if ks.panes[i].get(ps) != nil {
+						if ss.panes.get(ps) != nil {
 							cl = append(cl, closing{end: e, spec: i, ks: ks})
 							break
 						}
@@ -1350,14 +1386,15 @@ func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schem
 				continue
 			}
 			for _, ks := range keys {
-				if p := ks.panes[i].get(ps); p != nil {
+				ss := w.spec(ks, i)
+				if p := ss.panes.get(ps); p != nil {
 					p.reset()
 					hs.free[ks.rank] = append(hs.free[ks.rank], p)
 				}
-				if ks.last[i].start == ps {
-					ks.last[i] = lastPane{} // the pane is recycled: never touch it through the cache
+				if ss.last.start == ps {
+					ss.last = lastPane{} // the pane is recycled: never touch it through the cache
 				}
-				ks.panes[i].del(ps)
+				ss.panes.del(ps)
 				ks.npanes--
 			}
 			clear(keys)
@@ -1434,12 +1471,13 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 	size, slide := int64(s.Size), int64(s.Slide)
 	feats := featureList(ks.kind)
 	perTime := perTimeIdx[ks.rank]
+	ss := w.spec(ks, spec)
 	// The window's panes: a tumbling window (every process vector) has one, and its stats are
 	// read in place; several are merged into the scratch.
 	var only *pane
 	npanes, nev := 0, 0
 	for ps := end - size; ps < end; ps += slide {
-		if p := ks.panes[spec].get(ps); p != nil {
+		if p := ss.panes.get(ps); p != nil {
 			only = p
 			npanes++
 			nev += len(p.events)
@@ -1478,7 +1516,7 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 			merged[i] = stat{set: set}
 		}
 		for ps := end - size; ps < end; ps += slide {
-			p := ks.panes[spec].get(ps)
+			p := ss.panes.get(ps)
 			if p == nil {
 				continue
 			}
@@ -1540,7 +1578,7 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 		}
 		vals[i] = v
 	}
-	norm, spikes := w.normalise(hs, ks, spec, vals, vn[len(feats):])
+	norm, spikes := w.normalise(hs, ks, ss, vals, vn[len(feats):])
 	for _, n := range spikes {
 		flags = append(flags, FlagSpike, FlagSpike+":"+n)
 	}
@@ -1608,11 +1646,11 @@ func mergeStat(d, s *stat, withSet bool) {
 
 // normalise scales vals to 0..1 into out (zeroed, as long as vals) against the key's history
 // for this window spec, records them, and names the features whose robust z-score is a spike.
-func (w *Window) normalise(hs *hostState, ks *keyState, spec int, vals, out []float64) ([]float64, []string) {
+func (w *Window) normalise(hs *hostState, ks *keyState, ss *specState, vals, out []float64) ([]float64, []string) {
 	feats := featureList(ks.kind)
 	var spikes []string
-	if ks.hist[spec] == nil {
-		one := ks.one[spec]
+	if ss.hist == nil {
+		one := ss.one
 		if one == nil {
 			// The key's first vector for this spec (most process keys have no other): judged
 			// against an empty history as the loop below would (median 0, z 0), and kept in
@@ -1625,8 +1663,8 @@ func (w *Window) normalise(hs *hostState, ks *keyState, spec int, vals, out []fl
 					spikes = append(spikes, feats[i].Name)
 				}
 			}
-			ks.one[spec] = hs.ones.take(len(vals), oneChunk)
-			copy(ks.one[spec], vals)
+			ss.one = hs.ones.take(len(vals), oneChunk)
+			copy(ss.one, vals)
 			return out, spikes
 		}
 		// The second vector: the per-feature history and sorted copy, each holding the first
@@ -1634,17 +1672,17 @@ func (w *Window) normalise(hs *hostState, ks *keyState, spec int, vals, out []fl
 		// past histCap moves out).
 		n, c := len(one), min(histCap, w.cfg.History+1)
 		hb := make([][]float64, 2*n)
-		ks.hist[spec], ks.sorted[spec] = hb[:n:n], hb[n:]
+		ss.hist, ss.sorted = hb[:n:n], hb[n:]
 		buf := make([]float64, 2*n*c)
 		for i := range n {
-			ks.hist[spec][i] = append(buf[2*i*c:2*i*c:2*i*c+c], one[i])
-			ks.sorted[spec][i] = append(buf[(2*i+1)*c:(2*i+1)*c:(2*i+2)*c], one[i])
+			ss.hist[i] = append(buf[2*i*c:2*i*c:2*i*c+c], one[i])
+			ss.sorted[i] = append(buf[(2*i+1)*c:(2*i+1)*c:(2*i+2)*c], one[i])
 		}
-		ks.one[spec] = nil
+		ss.one = nil
 	}
 	for i, v := range vals {
-		h := ks.hist[spec][i]
-		srt := ks.sorted[spec][i]
+		h := ss.hist[i]
+		srt := ss.sorted[i]
 		med, iqr := medianIQR(srt)
 		z := 0.0
 		if len(h) > 0 {
@@ -1676,8 +1714,8 @@ func (w *Window) normalise(hs *hostState, ks *keyState, spec int, vals, out []fl
 			srt = removeSorted(srt, h[0])
 			h = append(h[:0], h[1:]...)
 		}
-		ks.hist[spec][i] = h
-		ks.sorted[spec][i] = srt
+		ss.hist[i] = h
+		ss.sorted[i] = srt
 	}
 	return out, spikes
 }
