@@ -235,7 +235,7 @@ type stat struct {
 	n, sum, sumsq, min, max float64
 	firstT, lastT           int64
 	firstV, lastV           float64
-	set                     map[uint64]struct{} // distinct values (64-bit hashes), or distinct sample times
+	set                     map[uint64]struct{} // a distinct feature's values (64-bit hashes)
 }
 
 func (s *stat) add(v float64, t int64) {
@@ -279,6 +279,38 @@ type pane struct {
 	stats  []stat
 	flags  map[string]struct{}
 	events []string
+	// times holds, per feature, a per-time feature's distinct sample times, sorted (nil until
+	// the pane's first per-time sample): times mostly come in order, so counting them is an
+	// append, not a hash-set insert.
+	times [][]int64
+}
+
+// addTime adds t to the sorted, duplicate-free ts.
+func addTime(ts []int64, t int64) []int64 {
+	if n := len(ts); n == 0 || t > ts[n-1] {
+		return append(ts, t)
+	}
+	i, found := slices.BinarySearch(ts, t)
+	if found {
+		return ts
+	}
+	return slices.Insert(ts, i, t)
+}
+
+// perTimeAdd counts sample time t for the per-time feature i.
+func (p *pane) perTimeAdd(i int, t int64) {
+	if p.times == nil {
+		p.times = make([][]int64, len(p.stats))
+	}
+	p.times[i] = addTime(p.times[i], t)
+}
+
+// ntimes is how many distinct sample times the per-time feature i has in p.
+func (p *pane) ntimes(i int) int {
+	if p.times == nil {
+		return 0
+	}
+	return len(p.times[i])
 }
 
 // keyState is one key on one host.
@@ -906,6 +938,12 @@ func (p *pane) reset() {
 		clear(set)
 		p.stats[i] = stat{set: set}
 	}
+	for i, ts := range p.times {
+		if cap(ts) > maxReusedSet {
+			ts = nil
+		}
+		p.times[i] = ts[:0]
+	}
 	clear(p.flags)
 	clear(p.events)
 	p.events = p.events[:0]
@@ -947,7 +985,7 @@ func (hs *hostState) uidHash(uid uint32) uint64 {
 func (p *pane) addPerTimeI(i int, v float64, t int64) {
 	if i >= 0 {
 		p.stats[i].add(v, t)
-		p.stats[i].addSet(uint64(t))
+		p.perTimeAdd(i, t)
 	}
 }
 
@@ -1034,7 +1072,7 @@ var (
 func (p *pane) addPerTime(kind, name string, v float64, t int64) {
 	if i, ok := featIdx[kind][name]; ok {
 		p.stats[i].add(v, t)
-		p.stats[i].addSet(uint64(t))
+		p.perTimeAdd(i, t)
 	}
 }
 
@@ -1498,7 +1536,7 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 		stats = only.stats
 		for i := range stats {
 			if perTime[i] {
-				times[i] = len(stats[i].set)
+				times[i] = only.ntimes(i)
 			}
 		}
 		for f := range only.flags {
@@ -1523,9 +1561,9 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 			for i := range p.stats {
 				// Per-time features count distinct sample times: the panes' times are disjoint, so
 				// the window's count is the sum of the panes' (no set to merge).
-				mergeStat(&merged[i], &p.stats[i], !perTime[i])
+				mergeStat(&merged[i], &p.stats[i])
 				if perTime[i] {
-					times[i] += len(p.stats[i].set)
+					times[i] += p.ntimes(i)
 				}
 			}
 			for f := range p.flags {
@@ -1616,7 +1654,9 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 // idLen is the length of a vector id: 8 bytes of sha1 in hex.
 const idLen = 16
 
-func mergeStat(d, s *stat, withSet bool) {
+// mergeStat adds s to d; only distinct features have sets (per-time features keep their times in
+// pane.times).
+func mergeStat(d, s *stat) {
 	if s.n == 0 && len(s.set) == 0 {
 		return
 	}
@@ -1637,10 +1677,8 @@ func mergeStat(d, s *stat, withSet bool) {
 	d.n += s.n
 	d.sum += s.sum
 	d.sumsq += s.sumsq
-	if withSet {
-		for x := range s.set {
-			d.addSet(x)
-		}
+	for x := range s.set {
+		d.addSet(x)
 	}
 }
 
