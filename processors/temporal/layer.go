@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/amoskys/amoskys/schemas"
 )
@@ -202,11 +203,20 @@ type group struct {
 
 // entry is one series: a feature of a group (its detector inline: one allocation per series).
 type entry struct {
-	name       string
-	g          *group
-	idx        int    // in g.els
 	prev, next *entry // in Layer.lru
-	det        Detector
+	g          *group
+	name       string
+	idx        int // in g.els
+	// fresh: det is not this series' yet (a recycled entry still holds the evicted series'
+	// detector); hasFirst: the series' first point is (firstT, firstX). A new detector's first
+	// Update only stores its point and abstains, so the layer records the point here and sets
+	// det up (materialize: reset, then that Update) only when a second point or the population
+	// prior needs it. Most process keys are seen in one window: their series then never clear
+	// and write the 480-byte detector.
+	fresh, hasFirst bool
+	firstX          float64
+	firstT          time.Time
+	det             Detector
 }
 
 // lruList is an intrusive doubly linked list of entries, front the most recently updated: no
@@ -318,19 +328,41 @@ func (l *Layer) unlink(e *entry) {
 // first, so that a vector's series are found without hashing a key per feature.
 // sizeHint is the capacity of a new group's series (its vector's feature count).
 func (l *Layer) detector(gp **group, prefix []byte, i int, name string, sizeHint int) *Detector {
+	e := l.series(gp, prefix, i, name, sizeHint)
+	l.materialize(e)
+	return &e.det
+}
+
+// materialize makes a fresh entry's detector the series' own: reset, then its recorded first
+// point learnt, exactly the state Update of a new detector would have reached.
+func (l *Layer) materialize(e *entry) {
+	if !e.fresh {
+		return
+	}
+	e.fresh = false
+	e.det.resetDefaulted(&l.cfg.Detector)
+	if e.hasFirst {
+		e.hasFirst = false
+		e.det.Update(e.firstT, e.firstX)
+	}
+}
+
+// series is detector without setting a new series' detector up: a new (or recycled) entry
+// comes back fresh (see entry).
+func (l *Layer) series(gp **group, prefix []byte, i int, name string, sizeHint int) *entry {
 	g := *gp
 	l.cur = g
 	if g != nil {
 		if i < len(g.els) {
 			if e := g.els[i]; e != nil && e.name == name {
 				l.lru.MoveToFront(e)
-				return &e.det
+				return e
 			}
 		}
 		for _, e := range g.els {
 			if e != nil && e.name == name {
 				l.lru.MoveToFront(e)
-				return &e.det
+				return e
 			}
 		}
 	}
@@ -380,18 +412,17 @@ func (l *Layer) detector(gp **group, prefix []byte, i int, name string, sizeHint
 	}
 	e := reuse
 	if e != nil { // no allocation at the cap: the evicted entry and detector become this series'
-		e.det.resetDefaulted(&l.cfg.Detector)
 		l.lru.MoveToFront(e)
 	} else {
 		e = &entry{}
-		e.det.resetDefaulted(&l.cfg.Detector)
 		l.lru.PushFront(e)
 	}
 	e.name, e.g, e.idx = name, g, idx
+	e.fresh, e.hasFirst = true, false
 	g.els[idx] = e
 	g.live++
 	l.n++
-	return &e.det
+	return e
 }
 
 // warmingUp is the abstention "warming up: n of w points" (w: the warm-up plus one), each
@@ -462,13 +493,25 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 			continue
 		}
 		watched++
-		d := l.detector(&g, buf, i, name, len(fv.Names))
+		e := l.series(&g, buf, i, name, len(fv.Names))
 		x := fv.Values[i]
 		finite := !math.IsNaN(x) && !math.IsInf(x, 0)
 		var sl *popSlot
 		if pg != nil && finite {
 			sl = l.slot(pg, fv.KeyKind, fv.Window, i, name)
 		}
+		if e.fresh && !e.hasFirst && finite && (sl == nil || sl.prior == nil || unsampled) {
+			// A new series' first point, outside the population prior: Update of a new detector
+			// would store it and abstain with 1 point (nor does the floor below apply at 0
+			// points). Recorded only; materialize learns it when the series needs its detector.
+			e.firstT, e.firstX, e.hasFirst = fv.End, x, true
+			if minN < 0 || 1 < minN {
+				minN = 1
+			}
+			continue
+		}
+		l.materialize(e)
+		d := &e.det
 		if sl != nil && sl.dev != nil && l.cfg.PopulationFloor > 0 && d.N() > 0 {
 			d.SetMinSigma(l.cfg.PopulationFloor * sl.dev.dev * madToSigma)
 			sl.dev.add(math.Abs(x - d.Baseline()))
