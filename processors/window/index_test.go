@@ -16,11 +16,24 @@ func TestIndexesConsistentAndBounded(t *testing.T) {
 		t.Helper()
 		for s := range w.shards {
 			for _, hs := range w.shards[s].hosts {
-				if len(hs.idle)+len(hs.pending) != len(hs.keys) {
-					t.Fatalf("event %d host %s: %d keys, %d in the idle heap, %d pending", i, hs.host, len(hs.keys), len(hs.idle), len(hs.pending))
+				keys := map[*keyState]bool{}
+				for k, ks := range hs.keys {
+					if k != ks.key || ks.kind == KindProcess || ks.dropped {
+						t.Fatalf("event %d host %s: key %s indexed as %s", i, hs.host, ks.key, k)
+					}
+					keys[ks] = true
+				}
+				for id, ks := range hs.procKeys {
+					if id != ks.pid || ks.key != KeyString(id.pid, time.Unix(id.start, 0)) || ks.dropped {
+						t.Fatalf("event %d host %s: process key %s indexed as %v", i, hs.host, ks.key, id)
+					}
+					keys[ks] = true
+				}
+				if len(hs.idle)+len(hs.pending) != len(keys) {
+					t.Fatalf("event %d host %s: %d keys, %d in the idle heap, %d pending", i, hs.host, len(keys), len(hs.idle), len(hs.pending))
 				}
 				panes := 0
-				for _, ks := range hs.keys {
+				for ks := range keys {
 					n := 0
 					for _, ss := range ks.specs {
 						n += len(ss.panes)
@@ -32,13 +45,13 @@ func TestIndexesConsistentAndBounded(t *testing.T) {
 				}
 				indexed := 0
 				for spec, m := range hs.paneKeys {
-					for ps, keys := range m {
-						for _, ks := range keys {
-							if w.spec(ks, spec).panes.get(ps) == nil || hs.keys[ks.key] != ks {
+					for ps, list := range m {
+						for _, ks := range list {
+							if w.spec(ks, spec).panes.get(ps) == nil || !keys[ks] {
 								t.Fatalf("event %d: index holds pane %d of %s that is not there", i, ps, ks.key)
 							}
 						}
-						indexed += len(keys)
+						indexed += len(list)
 					}
 				}
 				if indexed != panes {

@@ -321,10 +321,11 @@ type keyState struct {
 	// three windows, carries one.
 	specs            []specState
 	lastSeen         int64
-	rank             int   // kindRank[kind]
-	mark             int64 // hostState.gen when last collected by advance
-	npanes           int   // panes over all specs: 0 means the key has no open window
-	pending, dropped bool  // idle but still with panes (in hostState.pending); removed from hostState.keys
+	rank             int    // kindRank[kind]
+	mark             int64  // hostState.gen when last collected by advance
+	npanes           int    // panes over all specs: 0 means the key has no open window
+	pending, dropped bool   // idle but still with panes (in hostState.pending); removed from hostState.keys
+	pid              procID // a process key's identity (its place in hostState.procKeys)
 }
 
 // specState is one key's state for one window spec.
@@ -492,7 +493,8 @@ type hostState struct {
 	// event's touches reuse it. nextClose: see setNextClose.
 	ps             []int64
 	pst, nextClose int64
-	keys           map[string]*keyState
+	keys           map[string]*keyState // every key but the processes'
+	procKeys       map[procID]*keyState // process keys
 	seenExe        map[string]struct{}
 	seenRem        map[string]struct{}
 	seenLst        map[string]struct{}
@@ -504,14 +506,14 @@ type hostState struct {
 	idle     idleHeap    // every key not pending nor dropped, by last event time (lazily updated)
 	pending  []*keyState // keys idle for key_idle whose panes have not all closed yet
 	gen      int64
-	cl       []closing  // advance's scratch
-	drop     []string   // advance's scratch
-	kbuf     []byte     // key scratch (kb, procKey)
-	free     [4][]*pane // closed panes for reuse, by kind rank
-	merged   []stat     // vector's scratch
-	times    []int      // vector's scratch
-	flags    []string   // vector's scratch
-	idbuf    []byte     // vector's scratch
+	cl       []closing   // advance's scratch
+	drop     []*keyState // advance's scratch
+	kbuf     []byte      // key scratch (kb, procKey)
+	free     [4][]*pane  // closed panes for reuse, by kind rank
+	merged   []stat      // vector's scratch
+	times    []int       // vector's scratch
+	flags    []string    // vector's scratch
+	idbuf    []byte      // vector's scratch
 	// touch's results: the host key's panes for the whole event, every other key's until the
 	// next touch of another key.
 	hostPanes, keyPanes []*pane
@@ -544,14 +546,15 @@ type Window struct {
 	covers [][4]bool // per spec, per kind rank: Spec.covers
 	// per spec: Spec.Name and durName(Slide), made once (each was an allocation per vector)
 	names, slides []string
-	// per kind rank: how many specs cover the kind, and each covering spec's place in
-	// keyState.specs (-1: the spec does not cover the kind)
-	ncover [4]int
-	slot   [4][]int
-	shards [nShards]shard
-	mu     sync.Mutex // guards stats
-	stats  Stats
-	keys   int64
+	// per kind rank: how many specs cover the kind, each covering spec's place in
+	// keyState.specs (-1: the spec does not cover the kind), and the covering specs in order
+	ncover  [4]int
+	slot    [4][]int
+	specsOf [4][]int
+	shards  [nShards]shard
+	mu      sync.Mutex // guards stats
+	stats   Stats
+	keys    int64
 }
 
 // New makes a Window.
@@ -573,6 +576,7 @@ func New(cfg Config) (*Window, error) {
 			if w.covers[i][r] {
 				slot = w.ncover[r]
 				w.ncover[r]++
+				w.specsOf[r] = append(w.specsOf[r], i)
 			}
 			w.slot[r] = append(w.slot[r], slot)
 		}
@@ -626,7 +630,7 @@ func (w *Window) Add(ev *schemas.TelemetryEvent) []*schemas.FeatureVector {
 		hs = sh.hosts[ev.Host]
 	}
 	if hs == nil {
-		hs = &hostState{host: ev.Host, closed: make([]int64, len(w.cfg.Windows)), keys: map[string]*keyState{},
+		hs = &hostState{host: ev.Host, closed: make([]int64, len(w.cfg.Windows)), keys: map[string]*keyState{}, procKeys: map[procID]*keyState{},
 			seenExe: map[string]struct{}{}, seenRem: map[string]struct{}{}, seenLst: map[string]struct{}{},
 			procs: map[int32]procInfo{}, paneKeys: make([]map[int64][]*keyState, len(w.cfg.Windows))}
 		for i := range hs.paneKeys {
@@ -783,33 +787,67 @@ func (hs *hostState) procKey(pid int32, start int64) []byte {
 	return b
 }
 
-// key returns (creating) the state of a key, or nil when the key cap is reached. The key is
-// copied to a string only when the key is new.
+// keyOf returns (creating) the state of a key other than a process's (procKeyState), or nil
+// when the key cap is reached. The key is copied to a string only when the key is new.
 func (w *Window) keyOf(hs *hostState, kind string, bkey []byte, entity string, t int64) *keyState {
 	ks := hs.keys[string(bkey)]
 	if ks == nil {
-		key := string(bkey)
-		w.mu.Lock()
-		if int(w.keys) >= w.cfg.MaxKeys {
-			w.stats.KeysDropped++
-			w.mu.Unlock()
+		if ks = w.newKey(hs, kind, string(bkey), entity, t); ks == nil {
 			return nil
 		}
-		w.keys++
-		w.mu.Unlock()
-		rank := kindRank[kind]
-		ks = newKeyState(w.ncover[rank])
-		ks.kind, ks.key, ks.entity, ks.rank, ks.lastSeen = kind, key, entity, rank, t
-		hs.keys[key] = ks
-		hs.idle.push(idleEntry{seen: t, ks: ks})
+		hs.keys[ks.key] = ks
 	}
+	ks.seen(entity, t)
+	return ks
+}
+
+// procKeyState is keyOf for the process key of pid and start (KeyString(pid, start)): process
+// keys are found by pid and start, their name is built only for a new key.
+func (w *Window) procKeyState(hs *hostState, pid int32, start int64, entity string, t int64) *keyState {
+	id := procID{pid, start}
+	ks := hs.procKeys[id]
+	if ks == nil {
+		if ks = w.newKey(hs, KindProcess, string(hs.procKey(pid, start)), entity, t); ks == nil {
+			return nil
+		}
+		ks.pid = id
+		hs.procKeys[id] = ks
+	}
+	ks.seen(entity, t)
+	return ks
+}
+
+// newKey makes the state of a new key (the caller indexes it), or returns nil at the key cap.
+func (w *Window) newKey(hs *hostState, kind, key, entity string, t int64) *keyState {
+	w.mu.Lock()
+	if int(w.keys) >= w.cfg.MaxKeys {
+		w.stats.KeysDropped++
+		w.mu.Unlock()
+		return nil
+	}
+	w.keys++
+	w.mu.Unlock()
+	rank := kindRank[kind]
+	ks := newKeyState(w.ncover[rank])
+	ks.kind, ks.key, ks.entity, ks.rank, ks.lastSeen = kind, key, entity, rank, t
+	hs.idle.push(idleEntry{seen: t, ks: ks})
+	return ks
+}
+
+// seen records an event of the key at t, naming its entity when the event does.
+func (ks *keyState) seen(entity string, t int64) {
 	if entity != "" {
 		ks.entity = entity
 	}
 	if t > ks.lastSeen {
 		ks.lastSeen = t
 	}
-	return ks
+}
+
+// procID is a process key's identity: pid and start (unix s).
+type procID struct {
+	pid   int32
+	start int64
 }
 
 // newKeyState makes a keyState with n specStates, in one allocation for the usual few windows.
@@ -856,11 +894,11 @@ type procInfo struct {
 	ks    *keyState
 }
 
-// procKeyOf is keyOf for the process key of pid and start, given the state cached for it.
+// procKeyOf is procKeyState given the state cached for that process key.
 func (w *Window) procKeyOf(hs *hostState, cached *keyState, pid int32, start int64, entity string, t int64) *keyState {
 	ks := cached
 	if ks == nil || ks.dropped {
-		return w.keyOf(hs, KindProcess, hs.procKey(pid, start), entity, t)
+		return w.procKeyState(hs, pid, start, entity, t)
 	}
 	if entity != "" { // keyOf's work on a known key, without building and hashing its name
 		ks.entity = entity
@@ -882,15 +920,12 @@ func (w *Window) touch(hs *hostState, ks *keyState, t int64, evID string, buf *[
 		return out
 	}
 	n := len(featureList(ks.kind))
-	for i, s := range w.cfg.Windows {
-		if !w.covers[i][ks.rank] {
-			continue
-		}
+	for j, i := range w.specsOf[ks.rank] { // ks.specs[j] is spec i's state
 		ps := hs.ps[i] // the event's pane start, set by Add
 		if t != hs.pst {
-			ps = floorTo(t, int64(s.Slide))
+			ps = floorTo(t, int64(w.cfg.Windows[i].Slide))
 		}
-		ss := w.spec(ks, i)
+		ss := &ks.specs[j]
 		var p *pane
 		if lp := &ss.last; lp.p != nil && lp.start == ps {
 			p = lp.p
@@ -1109,7 +1144,7 @@ func (w *Window) ingest(hs *hostState, ev *schemas.TelemetryEvent, t int64) {
 			if known && info.start == start {
 				proc = w.procKeyOf(hs, info.ks, pr.PID, start, pr.Name, t)
 			} else {
-				proc = w.keyOf(hs, KindProcess, hs.procKey(pr.PID, start), pr.Name, t)
+				proc = w.procKeyState(hs, pr.PID, start, pr.Name, t)
 			}
 			if known || len(hs.procs) < w.cfg.MaxSeen {
 				hs.procs[pr.PID] = procInfo{start: start, name: pr.Name, ks: proc}
@@ -1443,9 +1478,14 @@ func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schem
 	drop := hs.drop[:0]
 	idleFor := int64(w.cfg.KeyIdle)
 	if flush {
-		for k, ks := range hs.keys {
-			if ks.npanes == 0 && (ks.kind == KindProcess || hs.wm-ks.lastSeen > idleFor) {
-				drop = append(drop, k)
+		for _, ks := range hs.keys {
+			if ks.npanes == 0 && hs.wm-ks.lastSeen > idleFor {
+				drop = append(drop, ks)
+			}
+		}
+		for _, ks := range hs.procKeys { // a process's key goes with its last window
+			if ks.npanes == 0 {
+				drop = append(drop, ks)
 			}
 		}
 	} else {
@@ -1458,7 +1498,7 @@ func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schem
 				hs.idle.push(idleEntry{seen: ks.lastSeen, ks: ks})
 			case ks.npanes == 0:
 				ks.pending = false
-				drop = append(drop, ks.key)
+				drop = append(drop, ks)
 			default:
 				keep = append(keep, ks)
 			}
@@ -1473,16 +1513,20 @@ func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schem
 			case ks.lastSeen > e.seen: // stale entry: the key has been seen since
 				hs.idle.push(idleEntry{seen: ks.lastSeen, ks: ks})
 			case ks.npanes == 0:
-				drop = append(drop, ks.key)
+				drop = append(drop, ks)
 			default:
 				ks.pending = true
 				hs.pending = append(hs.pending, ks)
 			}
 		}
 	}
-	for _, k := range drop {
-		hs.keys[k].dropped = true
-		delete(hs.keys, k)
+	for _, ks := range drop {
+		ks.dropped = true
+		if ks.kind == KindProcess {
+			delete(hs.procKeys, ks.pid)
+		} else {
+			delete(hs.keys, ks.key)
+		}
 	}
 	if flush && len(drop) > 0 {
 		keep := hs.pending[:0]
@@ -1495,6 +1539,7 @@ func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schem
 		hs.pending = keep
 		hs.idle.drop()
 	}
+	clear(drop)
 	hs.drop = drop[:0]
 	w.mu.Lock()
 	w.keys -= int64(len(drop))
