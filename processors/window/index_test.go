@@ -38,7 +38,7 @@ func TestIndexesConsistentAndBounded(t *testing.T) {
 					for _, ss := range ks.specs {
 						n += len(ss.panes)
 					}
-					if n != ks.npanes {
+					if n != int(ks.npanes) {
 						t.Fatalf("event %d key %s: %d panes, npanes %d", i, ks.key, n, ks.npanes)
 					}
 					panes += n

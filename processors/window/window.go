@@ -319,11 +319,12 @@ type keyState struct {
 	// specs holds the key's state for each window spec that covers its kind, in spec order
 	// (Window.slot maps a spec to its place): a process key, covered by one of the default
 	// three windows, carries one.
-	specs            []specState
-	lastSeen         int64
-	rank             int    // kindRank[kind]
-	mark             int64  // hostState.gen when last collected by advance
-	npanes           int    // panes over all specs: 0 means the key has no open window
+	specs    []specState
+	lastSeen int64
+	mark     int64 // hostState.gen when last collected by advance
+	// int32 (with the bools after them): a process key with its specState fits 256 bytes
+	rank             int32  // kindRank[kind]
+	npanes           int32  // panes over all specs: 0 means the key has no open window
 	pending, dropped bool   // idle but still with panes (in hostState.pending); removed from hostState.keys
 	pid              procID // a process key's identity (its place in hostState.procKeys)
 }
@@ -340,6 +341,9 @@ type specState struct {
 	// first backs panes' first entry (most process keys never have a second): panes starts as
 	// first[:0:1], so a second pane moves the set out instead of writing past it.
 	first [1]paneAt
+	// head is, once the history is full (History values per feature), the index of the oldest
+	// value in every feature's hist: a full hist is a ring, not shifted at each vector.
+	head int
 }
 
 // spec is ks's state for window spec i (which must cover ks's kind).
@@ -829,7 +833,7 @@ func (w *Window) newKey(hs *hostState, kind, key, entity string, t int64) *keySt
 	w.mu.Unlock()
 	rank := kindRank[kind]
 	ks := newKeyState(w.ncover[rank])
-	ks.kind, ks.key, ks.entity, ks.rank, ks.lastSeen = kind, key, entity, rank, t
+	ks.kind, ks.key, ks.entity, ks.rank, ks.lastSeen = kind, key, entity, int32(rank), t
 	hs.idle.push(idleEntry{seen: t, ks: ks})
 	return ks
 }
@@ -1763,6 +1767,7 @@ func (w *Window) normalise(hs *hostState, ks *keyState, ss *specState, vals, out
 		}
 		ss.one = nil
 	}
+	full := false
 	for i, v := range vals {
 		h := ss.hist[i]
 		srt := ss.sorted[i]
@@ -1791,14 +1796,19 @@ func (w *Window) normalise(hs *hostState, ks *keyState, ss *specState, vals, out
 		if len(h) >= w.cfg.MinHistory && math.Abs(z) >= w.cfg.SpikeZ && v > med {
 			spikes = append(spikes, feats[i].Name)
 		}
-		h = append(h, v)
 		srt = insertSorted(srt, v)
-		if len(h) > w.cfg.History {
-			srt = removeSorted(srt, h[0])
-			h = append(h[:0], h[1:]...)
+		if len(h) < w.cfg.History {
+			h = append(h, v)
+		} else { // v replaces the oldest value
+			full = true
+			srt = removeSorted(srt, h[ss.head])
+			h[ss.head] = v
 		}
 		ss.hist[i] = h
 		ss.sorted[i] = srt
+	}
+	if full { // every feature's history has the same length: one head moves for all
+		ss.head = (ss.head + 1) % w.cfg.History
 	}
 	return out, spikes
 }
