@@ -970,12 +970,16 @@ const maxReusedSet = 1024
 // reset empties a closed pane for reuse, as new as &pane{stats: make([]stat, n)}.
 func (p *pane) reset() {
 	for i := range p.stats {
-		set := p.stats[i].set
+		st := &p.stats[i]
+		if st.n == 0 && len(st.set) == 0 {
+			continue // untouched (every update counts n): already as new
+		}
+		set := st.set
 		if len(set) > maxReusedSet {
 			set = nil
 		}
 		clear(set)
-		p.stats[i] = stat{set: set}
+		*st = stat{set: set}
 	}
 	for i, ts := range p.times {
 		if cap(ts) > maxReusedSet {
