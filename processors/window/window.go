@@ -235,7 +235,7 @@ type stat struct {
 	n, sum, sumsq, min, max float64
 	firstT, lastT           int64
 	firstV, lastV           float64
-	set                     map[uint64]struct{} // a distinct feature's values (64-bit hashes)
+	set                     *u64set // a distinct feature's values (64-bit hashes)
 }
 
 func (s *stat) add(v float64, t int64) {
@@ -258,9 +258,17 @@ func (s *stat) add(v float64, t int64) {
 
 func (s *stat) addSet(x uint64) {
 	if s.set == nil {
-		s.set = map[uint64]struct{}{}
+		s.set = &u64set{}
 	}
-	s.set[x] = struct{}{}
+	s.set.add(x)
+}
+
+// distinct is how many values s.set holds.
+func (s *stat) distinct() int {
+	if s.set == nil {
+		return 0
+	}
+	return s.set.len()
 }
 
 // hash64 is FNV-1a: distinct counts keep 64-bit hashes, not the strings (a collision among the
@@ -971,14 +979,13 @@ const maxReusedSet = 1024
 func (p *pane) reset() {
 	for i := range p.stats {
 		st := &p.stats[i]
-		if st.n == 0 && len(st.set) == 0 {
+		if st.n == 0 && st.distinct() == 0 {
 			continue // untouched (every update counts n): already as new
 		}
 		set := st.set
-		if len(set) > maxReusedSet {
-			set = nil
+		if set != nil {
+			set.reset()
 		}
-		clear(set)
 		*st = stat{set: set}
 	}
 	for i, ts := range p.times {
@@ -1603,7 +1610,9 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 		merged := hs.merged[:len(feats)]
 		for i := range merged { // the scratch keeps its sets: as large as one window's distinct values
 			set := merged[i].set
-			clear(set)
+			if set != nil {
+				set.clear()
+			}
 			merged[i] = stat{set: set}
 		}
 		for ps := end - size; ps < end; ps += slide {
@@ -1661,7 +1670,7 @@ func (w *Window) vector(hs *hostState, ks *keyState, spec int, end int64) *schem
 				v = math.Sqrt(math.Max(0, st.sumsq/st.n-m*m))
 			}
 		case f.Agg == AggDistinct:
-			v = float64(len(st.set))
+			v = float64(st.distinct())
 		case f.Agg == AggDelta:
 			if st.n >= 2 && st.lastT > st.firstT && st.lastV >= st.firstV {
 				v = (st.lastV - st.firstV) / (float64(st.lastT-st.firstT) / 1e9)
@@ -1710,7 +1719,7 @@ const idLen = 16
 // mergeStat adds s to d; only distinct features have sets (per-time features keep their times in
 // pane.times).
 func mergeStat(d, s *stat) {
-	if s.n == 0 && len(s.set) == 0 {
+	if s.n == 0 && s.distinct() == 0 {
 		return
 	}
 	if s.n > 0 {
@@ -1730,8 +1739,11 @@ func mergeStat(d, s *stat) {
 	d.n += s.n
 	d.sum += s.sum
 	d.sumsq += s.sumsq
-	for x := range s.set {
-		d.addSet(x)
+	if s.distinct() > 0 {
+		if d.set == nil {
+			d.set = &u64set{}
+		}
+		d.set.addAll(s.set)
 	}
 }
 
