@@ -1368,9 +1368,13 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
+// closing is a window to emit: its end, spec and key; rank and key are copied from ks so that
+// sorting reads the closings alone, not every key's state.
 type closing struct {
 	end  int64
 	spec int
+	rank int32
+	key  string
 	ks   *keyState
 }
 
@@ -1416,7 +1420,7 @@ func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schem
 				for e := from; e <= to; e += slide {
 					for ps := e - size; ps < e; ps += slide {
 						if ss.panes.get(ps) != nil {
-							cl = append(cl, closing{end: e, spec: i, ks: ks})
+							cl = append(cl, closing{end: e, spec: i, rank: ks.rank, key: ks.key, ks: ks})
 							break
 						}
 					}
@@ -1441,10 +1445,10 @@ func (w *Window) advanceTo(hs *hostState, limit int64, flush, end bool) []*schem
 		if c := cmp.Compare(x.spec, y.spec); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(x.ks.rank, y.ks.rank); c != 0 {
+		if c := cmp.Compare(x.rank, y.rank); c != 0 {
 			return c
 		}
-		return strings.Compare(x.ks.key, y.ks.key)
+		return strings.Compare(x.key, y.key)
 	})
 	var out []*schemas.FeatureVector
 	if len(cl) > 0 {
