@@ -206,16 +206,18 @@ type entry struct {
 	prev, next *entry // in Layer.lru
 	g          *group
 	name       string
-	idx        int // in g.els
 	// fresh: det is not this series' yet (a recycled entry still holds the evicted series'
-	// detector); hasFirst: the series' first point is (firstT, firstX). A new detector's first
-	// Update only stores its point and abstains, so the layer records the point here and sets
-	// det up (materialize: reset, then that Update) only when a second point or the population
-	// prior needs it. Most process keys are seen in one window: their series then never clear
-	// and write the 480-byte detector.
+	// detector); hasFirst: the series' first point is firstX at time.Unix(firstSec, firstNsec).
+	// A new detector's first Update only stores its point and abstains, so the layer records
+	// the point here and sets det up (materialize: reset, then that Update) only when a second
+	// point or the population prior needs it. Most process keys are seen in one window: their
+	// series then never write the 432-byte detector. The fields above det fill one 64-byte
+	// cache line (entries are 512-byte aligned), the only line a fresh series writes: a recycled
+	// entry is the least recently used, cold. (So no position in g.els is kept: unlink finds it.)
 	fresh, hasFirst bool
+	firstNsec       int32
 	firstX          float64
-	firstT          time.Time
+	firstSec        int64
 	det             Detector
 }
 
@@ -311,7 +313,12 @@ func (l *Layer) Series() int { return l.n }
 
 // unlink removes an evicted series from its group (and the group once empty).
 func (l *Layer) unlink(e *entry) {
-	e.g.els[e.idx] = nil
+	for j, x := range e.g.els { // the group's few series: no position kept in the entry
+		if x == e {
+			e.g.els[j] = nil
+			break
+		}
+	}
 	e.g.live--
 	l.n--
 	if e.g.live == 0 {
@@ -343,7 +350,7 @@ func (l *Layer) materialize(e *entry) {
 	e.det.resetDefaulted(&l.cfg.Detector)
 	if e.hasFirst {
 		e.hasFirst = false
-		e.det.Update(e.firstT, e.firstX)
+		e.det.Update(time.Unix(e.firstSec, int64(e.firstNsec)), e.firstX)
 	}
 }
 
@@ -417,7 +424,7 @@ func (l *Layer) series(gp **group, prefix []byte, i int, name string, sizeHint i
 		e = &entry{}
 		l.lru.PushFront(e)
 	}
-	e.name, e.g, e.idx = name, g, idx
+	e.name, e.g = name, g
 	e.fresh, e.hasFirst = true, false
 	g.els[idx] = e
 	g.live++
@@ -484,6 +491,12 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 		}
 	}
 	watched, minN, pending := 0, -1, 0
+	// A fresh series keeps its first point's time as Unix seconds and nanoseconds: the detector
+	// only subtracts times and reads their Unix seconds, so time.Unix of them behaves as fv.End
+	// does, unless fv.End has a monotonic clock reading (Sub would use it) or lies beyond
+	// time.Unix's range. Such an end takes the detector's own path.
+	endSec, endNsec := fv.End.Unix(), int32(fv.End.Nanosecond())
+	plainEnd := fv.End == fv.End.Round(0) && time.Unix(endSec, int64(endNsec)).Equal(fv.End)
 	unsampled := l.prior != nil && pg != nil && pg.unsampled(fv)
 	for i, name := range fv.Names {
 		if i >= len(fv.Values) {
@@ -500,11 +513,11 @@ func (l *Layer) Judge(fv *schemas.FeatureVector) schemas.LayerResult {
 		if pg != nil && finite {
 			sl = l.slot(pg, fv.KeyKind, fv.Window, i, name)
 		}
-		if e.fresh && !e.hasFirst && finite && (sl == nil || sl.prior == nil || unsampled) {
+		if e.fresh && !e.hasFirst && finite && plainEnd && (sl == nil || sl.prior == nil || unsampled) {
 			// A new series' first point, outside the population prior: Update of a new detector
 			// would store it and abstain with 1 point (nor does the floor below apply at 0
 			// points). Recorded only; materialize learns it when the series needs its detector.
-			e.firstT, e.firstX, e.hasFirst = fv.End, x, true
+			e.firstSec, e.firstNsec, e.firstX, e.hasFirst = endSec, endNsec, x, true
 			if minN < 0 || 1 < minN {
 				minN = 1
 			}

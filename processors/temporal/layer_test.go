@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/stretchr/testify/require"
@@ -152,4 +153,69 @@ func TestDeterministicAcrossBatches(t *testing.T) {
 	one := run(400)
 	require.Equal(t, one, run(1))
 	require.Equal(t, one, run(7))
+}
+
+// A fresh series writes only its entry's first cache line: everything but the detector fits in
+// 64 bytes, and the entry stays in the 512-byte size class (so that line is the first).
+func TestEntryLayout(t *testing.T) {
+	if off := unsafe.Offsetof(entry{}.det); off != 64 {
+		t.Fatalf("the detector starts at byte %d of an entry, want 64", off)
+	}
+	if n := unsafe.Sizeof(entry{}); n > 512 || n <= 256 {
+		t.Fatalf("an entry is %d bytes, want 257..512", n)
+	}
+}
+
+// A new series' first point kept in its entry (as Unix seconds and nanoseconds) scores exactly as
+// the detector's own path, which vector ends with a monotonic clock reading take: the same
+// streams with both kinds of ends give the same results, with keys churning through the cap.
+func TestFreshSeriesMatchDetectorPath(t *testing.T) {
+	streams := map[string][]*schemas.FeatureVector{
+		"replay": replayVectors(60000), // new process keys every second, mostly one vector each
+		"quiet":  benchVectors(80),     // a host scored from its 32nd window, processes living 20
+		"churn":  churnVectors(40),     // processes living two windows, 8 hosts
+	}
+	now := time.Now() // carries a monotonic reading, as do times derived from it with Add
+	total := 0
+	for name, vs := range streams {
+		t.Run(name, func(t *testing.T) {
+			cfg := DefaultLayerConfig()
+			cfg.MaxSeries = 700
+			plain, mono := NewLayer(cfg), NewLayer(cfg)
+			scored := 0
+			for i, v := range vs {
+				m := *v
+				m.End = now.Add(v.End.Sub(now))
+				require.NotEqual(t, m.End, m.End.Round(0), "the copy's end has a monotonic reading")
+				a, b := plain.Judge(v), mono.Judge(&m)
+				b.Time = b.Time.UTC() // the same instant; UTC drops the monotonic reading and the local zone
+				require.Equal(t, a, b, "vector %d", i)
+				if a.Score != nil {
+					scored++
+				}
+			}
+			require.Equal(t, plain.Evicted, mono.Evicted)
+			require.Greater(t, plain.Evicted, uint64(0), "keys churn through the cap")
+			// And every series ends in the same state, the fresh ones once set up.
+			require.Equal(t, len(plain.groups), len(mono.groups))
+			for key, g := range plain.groups {
+				h := mono.groups[key]
+				require.NotNil(t, h, key)
+				for j, e := range g.els {
+					if e == nil {
+						require.Nil(t, h.els[j])
+						continue
+					}
+					f := h.els[j]
+					plain.materialize(e)
+					mono.materialize(f)
+					a, b := e.det, f.det
+					a.lastT, b.lastT = a.lastT.Round(0).UTC(), b.lastT.Round(0).UTC()
+					require.Equal(t, a, b, "%q %s", key, e.name)
+				}
+			}
+			total += scored
+		})
+	}
+	require.Greater(t, total, 0, "some vectors are scored")
 }
