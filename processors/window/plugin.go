@@ -186,6 +186,8 @@ func newProcessor(conf *service.ParsedConfig, res *service.Resources) (service.B
 
 func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
 	out := make(service.MessageBatch, 0, len(batch))
+	ad := p.w.Adder() // one shard lock per run of a host's events, not one per event
+	defer ad.Release()
 	for _, msg := range batch {
 		out = append(out, msg)
 		typ := envelope.Type(msg)
@@ -198,6 +200,7 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 			}
 		}
 		if ev == nil && envelope.IsEOF(msg) {
+			ad.Release() // Flush and End lock every shard
 			end := p.w.Flush
 			if until := envelope.EOFTime(msg); !until.IsZero() {
 				end = func() []*schemas.FeatureVector { return p.w.End(until) }
@@ -220,10 +223,11 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 			msg.MetaSetMut(envelope.MetaDLQ, "window: "+err.Error())
 			continue
 		}
-		for _, fv := range p.w.Add(ev) {
+		for _, fv := range ad.Add(ev) {
 			out = append(out, envelope.NewFeatures(fv))
 		}
 	}
+	ad.Release() // Stats locks every shard
 	p.metrics()
 	return []service.MessageBatch{out}, nil
 }

@@ -627,6 +627,36 @@ func (w *Window) shardOf(host string) *shard {
 // Add aggregates one event and returns the feature vectors of the windows its watermark
 // closes, in a deterministic order.
 func (w *Window) Add(ev *schemas.TelemetryEvent) []*schemas.FeatureVector {
+	a := w.Adder()
+	defer a.Release()
+	return a.Add(ev)
+}
+
+// Adder adds a run of events (a batch), as Add does one by one, and holds the lock of its
+// latest event's shard until an event of another shard or Release: the events of one host that
+// come together take the lock once, not once each. It holds one lock at most, so Adders of
+// several goroutines cannot deadlock; but while one holds a lock, Flush, End and Stats wait for
+// it: Release first. An Adder is for one goroutine.
+type Adder struct {
+	w    *Window
+	sh   *shard // locked, or nil
+	host string // the latest event's host (its shard is sh)
+}
+
+// Adder returns an Adder of w holding no lock.
+func (w *Window) Adder() Adder { return Adder{w: w} }
+
+// Release unlocks the shard a holds, if any.
+func (a *Adder) Release() {
+	if a.sh != nil {
+		a.sh.mu.Unlock()
+		a.sh = nil
+	}
+}
+
+// Add is Window.Add.
+func (a *Adder) Add(ev *schemas.TelemetryEvent) []*schemas.FeatureVector {
+	w := a.w
 	if !plausibleTime(ev.Time) {
 		w.mu.Lock()
 		w.stats.Events++
@@ -634,9 +664,19 @@ func (w *Window) Add(ev *schemas.TelemetryEvent) []*schemas.FeatureVector {
 		w.mu.Unlock()
 		return nil
 	}
-	sh := w.shardOf(ev.Host)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
+	if a.sh == nil || ev.Host != a.host {
+		if sh := w.shardOf(ev.Host); sh != a.sh {
+			a.Release()
+			sh.mu.Lock()
+			a.sh = sh
+		}
+		a.host = ev.Host
+	}
+	return w.add(a.sh, ev)
+}
+
+// add is Add with sh, ev's shard, locked.
+func (w *Window) add(sh *shard, ev *schemas.TelemetryEvent) []*schemas.FeatureVector {
 	hs := sh.last
 	if hs == nil || hs.host != ev.Host {
 		hs = sh.hosts[ev.Host]

@@ -328,7 +328,8 @@ func TestDeterministicAcrossBatchSplits(t *testing.T) {
 }
 
 // With concurrent callers (pipeline.threads > 1) each host's vectors are the same as in a
-// sequential run, because state is per host under a lock.
+// sequential run, because state is per host under a lock (each caller an Adder, which holds its
+// shard's lock across events).
 func TestConcurrentHostsMatchSequential(t *testing.T) {
 	evs := randomStream(1200)
 	byHost := map[string][]*schemas.TelemetryEvent{}
@@ -343,8 +344,10 @@ func TestConcurrentHostsMatchSequential(t *testing.T) {
 		for _, hevs := range byHost {
 			run := func(hevs []*schemas.TelemetryEvent) {
 				defer wg.Done()
+				a := w.Adder() // holds its shard's lock across the host's events (another host may share the shard)
+				defer a.Release()
 				for _, ev := range hevs {
-					for _, fv := range w.Add(ev) {
+					for _, fv := range a.Add(ev) {
 						js, _ := json.Marshal(fv)
 						mu.Lock()
 						lines = append(lines, string(js))
