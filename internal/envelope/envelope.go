@@ -56,6 +56,44 @@ func Type(msg *service.Message) string {
 	return TypeTelemetry
 }
 
+// Is says whether msg's type (Type) is want. When want is one of the chain's own types
+// (telemetry, features, alert, control) and msg's decoded Go payload is a chain value of another
+// type (a *schemas.TelemetryEvent, *schemas.FeatureVector or *schemas.AlertEvent), the answer
+// comes from the payload, without the metadata lookup: the stages that pass most messages on
+// unjudged (temporal and iforest pass every event) skip them for the price of a type switch.
+// Otherwise the metadata decides, so a message retyped by a metadata mutation (dead_letter)
+// reads as retyped. The difference from Type(msg) == want: a message whose metadata names one
+// chain type while its payload is another (which no stage could decode as the named type), or
+// names control while it holds a chain payload (the end-of-input message holds none), is not of
+// the named type.
+func Is(msg *service.Message, want string) bool {
+	switch want {
+	case TypeTelemetry, TypeFeatures, TypeAlert, TypeControl:
+		if p := payloadType(msg); p != "" && p != want {
+			return false
+		}
+	}
+	return Type(msg) == want
+}
+
+// payloadType is the chain type msg's decoded Go payload stands for; "" when it holds none (bytes
+// not decoded yet, the end-of-input message, a generic value a bloblang stage made).
+func payloadType(msg *service.Message) string {
+	if !msg.HasStructured() { // AsStructured on bytes would decode them
+		return ""
+	}
+	v, _ := msg.AsStructured()
+	switch v.(type) {
+	case *schemas.TelemetryEvent:
+		return TypeTelemetry
+	case *schemas.FeatureVector:
+		return TypeFeatures
+	case *schemas.AlertEvent:
+		return TypeAlert
+	}
+	return ""
+}
+
 // IsEOF says whether msg is the end-of-input control message.
 func IsEOF(msg *service.Message) bool {
 	_, ok := msg.MetaGetMut(MetaEOF)

@@ -90,3 +90,41 @@ func BenchmarkEventFromJSON(b *testing.B) {
 		}
 	}
 }
+
+// Is agrees with Type(msg) == want on every message the chain makes or reads, retyped ones
+// included; only a payload of another chain type under want's name is not want.
+func TestIs(t *testing.T) {
+	types := []string{TypeTelemetry, TypeFeatures, TypeAlert, TypeControl, "dead_letter"}
+	retyped := NewFeatures(&schemas.FeatureVector{ID: "f1"})
+	retyped.MetaSetMut(MetaType, "dead_letter") // the detect pipeline's dead-letter output does this
+	bytesAlert := service.NewMessage([]byte(`{"id":"a1"}`))
+	bytesAlert.MetaSetMut(MetaType, TypeAlert)
+	generic := service.NewMessage(nil)
+	generic.SetStructured(map[string]any{"id": "x"}) // a bloblang stage's value: no chain type
+	generic.MetaSetMut(MetaType, TypeFeatures)
+	msgs := map[string]*service.Message{
+		"event":          NewEvent(&schemas.TelemetryEvent{ID: "e1"}),
+		"vector":         NewFeatures(&schemas.FeatureVector{ID: "f1"}),
+		"alert":          NewAlert(&schemas.AlertEvent{ID: "a1"}),
+		"eof":            NewEOF(time.Time{}),
+		"retyped vector": retyped,
+		"bytes, no meta": service.NewMessage([]byte(`{"id":"e2"}`)),
+		"bytes alert":    bytesAlert,
+		"generic":        generic,
+	}
+	for name, m := range msgs {
+		for _, want := range types {
+			require.Equal(t, Type(m) == want, Is(m, want), "%s, %s", name, want)
+		}
+	}
+	require.False(t, msgs["bytes, no meta"].HasStructured(), "Is does not decode bytes")
+
+	mislabelled := NewEvent(&schemas.TelemetryEvent{ID: "e3"})
+	mislabelled.MetaSetMut(MetaType, TypeFeatures)
+	require.False(t, Is(mislabelled, TypeFeatures), "an event's payload is no feature vector")
+	mislabelled.MetaSetMut(MetaType, TypeControl)
+	require.False(t, Is(mislabelled, TypeControl), "a control message holds no chain payload")
+	mislabelled.MetaSetMut(MetaType, "mine")
+	require.True(t, Is(mislabelled, "mine"), "a type of the user's own: the metadata decides")
+	require.True(t, Is(msgs["vector"], TypeFeatures))
+}

@@ -183,8 +183,10 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 		}
 	}()
 	for _, msg := range batch {
-		if typ := envelope.Type(msg); typ != envelope.TypeAlert {
-			eof = eof || (typ == envelope.TypeControl && envelope.IsEOF(msg))
+		// Events and vectors are passed on by their payload, without a metadata lookup; the
+		// end-of-input message holds no chain payload, so the metadata decides for it.
+		if !envelope.Is(msg, envelope.TypeAlert) {
+			eof = eof || (envelope.Is(msg, envelope.TypeControl) && envelope.IsEOF(msg))
 			out = append(out, msg)
 			continue
 		}

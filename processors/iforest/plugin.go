@@ -153,7 +153,7 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	// (two allocations).
 	var judged, scored, abstained, failed int64
 	for _, msg := range batch {
-		if envelope.Type(msg) != envelope.TypeFeatures {
+		if !envelope.Is(msg, envelope.TypeFeatures) { // events are skipped by their payload
 			continue
 		}
 		fv, err := envelope.FeaturesOf(msg) // the type is read above
