@@ -30,6 +30,7 @@ run() { echo; echo "### $*"; "$@"; }
 	run $bin bench api
 	run $bin bench bus
 	run $bin bench replay --events 1000000 --rounds 5 --stage-events 300000
+	run scripts/replay_callgrind.sh 100000
 	# The fault tests at 1M events (make test runs them at 2 x 25k): kill -9 of the detector and
 	# the warehouse held away, each with every event exactly once after dedup.
 	AMOSKYS_REQUIRE_DEPS=1 run go test ./tests/transport/ -v -count 1 -timeout 40m -transport.events=500000
