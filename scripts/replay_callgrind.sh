@@ -9,7 +9,7 @@
 # own generation (replay.Synthetic, inclusive) is taken out of it. Prints, per N events:
 # instructions, L1 and last-level misses, and valgrind's cycle estimate Ir + 10 L1m + 100 LLm.
 #
-#   scripts/replay_callgrind.sh [N]      (default 100000; about 5 minutes on two cores)
+#   [KEEP=DIR] scripts/replay_callgrind.sh [N]      (default 100000; about 7 minutes on two cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
@@ -17,8 +17,14 @@ if ! command -v valgrind >/dev/null; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get install -y valgrind >/dev/null || { apt-get update >/dev/null && apt-get install -y valgrind >/dev/null; }
 fi
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+# KEEP=DIR keeps callgrind's files there (for callgrind_annotate); else a temporary directory.
+if [ -n "${KEEP:-}" ]; then
+	dir=$KEEP
+	mkdir -p "$dir"
+else
+	dir=$(mktemp -d)
+	trap 'rm -rf "$dir"' EXIT
+fi
 go test -c -o "$dir/replay.test" ./internal/replay
 for b in PluginNoop Detect; do
 	for k in 1 2; do
